@@ -80,15 +80,99 @@ typedef struct XenMapCacheStats {
 
 #ifdef CONFIG_XEN_IS_POSSIBLE
 
+/**
+ * xen_map_cache_init: set up the mapcache
+ * @f: translation used to retry a request touching invalid pages (only
+ *     with Xen older than 4.10), or %NULL
+ * @opaque: unused
+ *
+ * The cache limit comes from %RLIMIT_AS: as root the limit is lifted and
+ * the cache takes its cap (32 GiB on 64-bit hosts, 2 GiB on 32-bit ones);
+ * otherwise the soft limit is raised to the hard one and the cache takes
+ * the hard limit less 80 MiB, when that is below the cap.  Exits if the
+ * grant device cannot be opened.  Call once, before any other mapcache
+ * function.
+ *
+ * See also: xen_map_cache_init_limit().
+ */
 void xen_map_cache_init(phys_offset_to_gaddr_t f,
                         void *opaque);
+
+/**
+ * xen_map_cache: map guest memory, or find it already mapped
+ * @mr: the memory region; grant regions (xen_mr_is_grants()) map grant
+ *      references, page by page, in a read-only or a read-write cache
+ * @phys_addr: the guest address (for grants, its RAM address)
+ * @size: bytes wanted; 0 asks for one page (the whole bucket is mapped)
+ * @ram_addr_offset: the RAM address of @mr's block (grant references are
+ *                   counted from it)
+ * @lock: 0 for a pointer used inside the caller's RCU read-side critical
+ *        section and never given back; non-zero to pin the mapping until
+ *        xen_invalidate_map_cache_entry() is called with the returned
+ *        pointer
+ * @dma: the pin is for DMA (traced if a flush finds it)
+ * @is_write: for grants, map read-write
+ *
+ * Returns: a host pointer to @phys_addr, valid for @size bytes (one page if
+ * @size is 0), or %NULL if a page it touches cannot be mapped (a hole;
+ * during incoming migration an anonymous dummy is mapped instead) or @size
+ * exceeds the cache limit.  A lock0 request on a grant region is an error:
+ * it reports and aborts.  Exits, naming address, size and errno, if the
+ * mapping fails and one retry after dropping unpinned entries does not
+ * cure it.  Thread-safe.
+ */
 uint8_t *xen_map_cache(MemoryRegion *mr, hwaddr phys_addr, hwaddr size,
                        ram_addr_t ram_addr_offset,
                        uint8_t lock, bool dma,
                        bool is_write);
+
+/**
+ * xen_ram_addr_from_mapcache: reverse lookup of a pinned pointer
+ * @ptr: a pointer returned by a lock1 xen_map_cache() request, still pinned
+ *
+ * Returns: the guest (RAM) address @ptr maps, or %RAM_ADDR_INVALID if @ptr
+ * is not a pinned pointer (only the exact pointers returned are known).
+ * O(1).  Thread-safe.
+ */
 ram_addr_t xen_ram_addr_from_mapcache(void *ptr);
+
+/**
+ * xen_invalidate_map_cache_entry: drop one pin
+ * @buffer: a pointer returned by a lock1 xen_map_cache() request
+ *
+ * Drops one pin taken through @buffer: a pointer pinned twice needs two
+ * calls.  An unpinned guest RAM entry stays cached; a grant mapping is
+ * released at its last unpin.  Unknown pointers are ignored (trace event).
+ * In a coroutine, the work is done in a bottom half and the coroutine
+ * yields until it is done.  O(1).  Thread-safe.
+ */
 void xen_invalidate_map_cache_entry(uint8_t *buffer);
+
+/**
+ * xen_invalidate_map_cache: drop every unpinned guest RAM mapping
+ *
+ * Drains block I/O first (bdrv_drain_all()), then drops every unpinned
+ * entry of the guest RAM cache; their ranges are released after an RCU
+ * grace period, so pointers held by readers stay valid until they leave
+ * their read-side critical sections.  Pinned entries and grant mappings
+ * are kept.  O(entries).  Thread-safe.
+ */
 void xen_invalidate_map_cache(void);
+
+/**
+ * xen_replace_cache_entry: map real frames over a dummy mapping
+ * @old_phys_addr: the address the dummy was made for
+ * @new_phys_addr: the guest address whose frames it must show from now on
+ * @size: bytes
+ *
+ * Replaces, in place (MAP_FIXED), a dummy entry made during incoming
+ * migration with the frames of @new_phys_addr, so that the pointer already
+ * handed out shows them.  Only dummies are replaced.
+ *
+ * Returns: the pointer for @new_phys_addr, or %NULL (with a trace event)
+ * if there is no dummy entry for @old_phys_addr or a page of the new range
+ * is invalid.
+ */
 uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
                                  hwaddr new_phys_addr,
                                  hwaddr size);
@@ -131,7 +215,7 @@ void xen_map_cache_fini(void);
  */
 bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats);
 
-#else
+#else /* !CONFIG_XEN_IS_POSSIBLE: inline fallbacks, QEMU 9.2 only */
 
 static inline void xen_map_cache_init(phys_offset_to_gaddr_t f,
                                       void *opaque)
@@ -185,6 +269,6 @@ static inline bool xen_map_cache_get_stats(XenMapCacheKind kind,
     return false;
 }
 
-#endif
+#endif /* CONFIG_XEN_IS_POSSIBLE */
 
 #endif /* XEN_MAPCACHE_H */
