@@ -27,6 +27,10 @@ typedef enum FakeXenCall {
     FAKE_XEN_GRANT_MAP,     /* xengnttab_map_domain_grant_refs() */
 } FakeXenCall;
 
+/*
+ * Call counters count every call, failed ones (injected or not) included;
+ * live_ranges and live_pages describe what is mapped now.
+ */
 typedef struct FakeXenStats {
     uint64_t map_calls;          /* xenforeignmemory_map2() calls */
     uint64_t pages_mapped;       /* pages asked of them */

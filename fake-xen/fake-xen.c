@@ -1,0 +1,831 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A fake Xen hypervisor: libxenforeignmemory and libxengnttab entry points
+ * backed by memfds, with counters, failure injection and a registry of
+ * ranges in use by readers.  See fake-xen.h.
+ *
+ * Memory
+ * ------
+ * Guest RAM is a sparse memfd: frame pfn at offset pfn * 4096.  Granted
+ * pages are a second memfd: grant reference r at offset r * 4096.  A frame
+ * is written with its pattern (fake_xen_ram_byte(), fake_xen_grant_byte())
+ * the first time it is mapped, so a large guest costs only what is used.
+ * A bitmap per memfd says which frames are filled.
+ *
+ * Mappings
+ * --------
+ * A foreign mapping first reserves its whole range (PROT_NONE anonymous
+ * memory, at the caller's address with MAP_FIXED), then maps each run of
+ * valid frames over it, MAP_SHARED | MAP_FIXED from the memfd: hole frames
+ * stay PROT_NONE.  Every range handed out is recorded (start, pages, kind)
+ * in a tree ordered by address; an unmap that does not match one exactly
+ * is a bad unmap (it is still done).
+ *
+ * Locking
+ * -------
+ * fake.lock protects everything but the reader registry, and is held
+ * across the mmap() and munmap() calls so that the tree always agrees
+ * with the kernel.  registry.lock protects the registry; it nests inside
+ * fake.lock, never the other way round.  Readers take only registry.lock,
+ * so entering and leaving the registry stays cheap.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include <xenforeignmemory.h>
+#include <xengnttab.h>
+
+#include "fake-xen.h"
+
+#define FAKE_XEN_RAM_SALT   0x5851F42D4C957F2DULL
+#define FAKE_XEN_GRANT_SALT 0x2545F4914F6CDD1DULL
+
+#define FAKE_XEN_LONG_BITS (sizeof(unsigned long) * 8)
+
+/* Pages filled with one pwrite() at most. */
+#define FAKE_XEN_FILL_CHUNK 256
+
+/* Readers registered at once, over all threads. */
+#define FAKE_XEN_MAX_READERS 4096
+
+struct xenforeignmemory_handle {
+    int unused;
+};
+
+struct xengntdev_handle {
+    int unused;
+};
+
+typedef enum FakeXenKind {
+    FAKE_XEN_KIND_FOREIGN,
+    FAKE_XEN_KIND_GRANT,
+} FakeXenKind;
+
+/* A range handed out by a map call and not unmapped since. */
+typedef struct FakeXenRange {
+    uintptr_t start;
+    size_t pages;
+    FakeXenKind kind;
+} FakeXenRange;
+
+/* One memfd of pages with its salt and its bitmap of filled pages. */
+typedef struct FakeXenMemory {
+    const char *name;
+    int fd;
+    uint64_t pages;
+    uint64_t salt;
+    unsigned long *filled;
+} FakeXenMemory;
+
+typedef struct FakeXenInjection {
+    unsigned remaining;
+    int err;
+} FakeXenInjection;
+
+static struct {
+    pthread_mutex_t lock;
+    bool initialized;
+    FakeXenMemory ram;
+    FakeXenMemory grants;
+    unsigned long *holes;
+    GTree *live;                /* start address -> FakeXenRange */
+    FakeXenInjection inject[FAKE_XEN_GRANT_MAP + 1];
+    FakeXenStats stats;         /* live_ranges, live_pages kept here too */
+} fake = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .ram.fd = -1,
+    .grants.fd = -1,
+};
+
+typedef struct FakeXenReader {
+    uintptr_t start;
+    size_t len;
+    bool active;
+} FakeXenReader;
+
+static struct {
+    pthread_mutex_t lock;
+    FakeXenReader slots[FAKE_XEN_MAX_READERS];
+    int free_slots[FAKE_XEN_MAX_READERS];
+    int nr_free;
+    int high_water;             /* slots[high_water...] never used */
+    uint64_t violations;
+} registry = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+/* Pattern */
+
+static uint8_t pattern_byte(uint64_t addr, uint64_t salt)
+{
+    uint64_t word = (addr & ~(uint64_t)7) ^ salt;
+
+    return word >> (8 * (addr & 7));
+}
+
+uint8_t fake_xen_ram_byte(uint64_t gaddr)
+{
+    return pattern_byte(gaddr, FAKE_XEN_RAM_SALT);
+}
+
+uint8_t fake_xen_grant_byte(uint64_t grant_ref, size_t offset)
+{
+    return pattern_byte(grant_ref * FAKE_XEN_PAGE_SIZE + offset,
+                        FAKE_XEN_GRANT_SALT);
+}
+
+static void fill_pattern(uint8_t *buf, uint64_t addr, size_t len,
+                         uint64_t salt)
+{
+    size_t i;
+
+    for (i = 0; i < len; i += 8) {
+        uint64_t word = GUINT64_TO_LE((addr + i) ^ salt);
+
+        memcpy(buf + i, &word, sizeof(word));
+    }
+}
+
+/* Bitmaps */
+
+static bool bit_test(const unsigned long *map, uint64_t nr)
+{
+    return map[nr / FAKE_XEN_LONG_BITS] >> (nr % FAKE_XEN_LONG_BITS) & 1;
+}
+
+static void bit_assign(unsigned long *map, uint64_t nr, bool value)
+{
+    unsigned long mask = 1UL << (nr % FAKE_XEN_LONG_BITS);
+
+    if (value) {
+        map[nr / FAKE_XEN_LONG_BITS] |= mask;
+    } else {
+        map[nr / FAKE_XEN_LONG_BITS] &= ~mask;
+    }
+}
+
+static unsigned long *bitmap_new(uint64_t bits)
+{
+    /* Large and zeroed: calloc() leaves the untouched part uncommitted. */
+    return g_new0(unsigned long, bits / FAKE_XEN_LONG_BITS + 1);
+}
+
+/* Memory files */
+
+static void memory_open(FakeXenMemory *mem, const char *name,
+                        uint64_t pages, uint64_t salt)
+{
+    mem->name = name;
+    mem->pages = pages;
+    mem->salt = salt;
+    mem->filled = bitmap_new(pages);
+    mem->fd = memfd_create(name, MFD_CLOEXEC);
+    if (mem->fd < 0 ||
+        ftruncate(mem->fd, (off_t)(pages * FAKE_XEN_PAGE_SIZE)) < 0) {
+        fprintf(stderr, "fake-xen: cannot create %s (%" PRIu64 " pages): "
+                "%s\n", name, pages, strerror(errno));
+        abort();
+    }
+}
+
+static void memory_close(FakeXenMemory *mem)
+{
+    if (mem->fd >= 0) {
+        close(mem->fd);
+    }
+    g_free(mem->filled);
+    mem->fd = -1;
+    mem->filled = NULL;
+    mem->pages = 0;
+}
+
+/* Write the pattern into pages [@first, @first + @count) of @mem. */
+static void memory_fill_run(FakeXenMemory *mem, uint64_t first,
+                            uint64_t count)
+{
+    size_t len = count * FAKE_XEN_PAGE_SIZE;
+    off_t offset = first * FAKE_XEN_PAGE_SIZE;
+    g_autofree uint8_t *buf = g_malloc(len);
+
+    fill_pattern(buf, offset, len, mem->salt);
+    if (pwrite(mem->fd, buf, len, offset) != (ssize_t)len) {
+        fprintf(stderr, "fake-xen: cannot fill %s at 0x%" PRIx64 ": %s\n",
+                mem->name, (uint64_t)offset, strerror(errno));
+        abort();
+    }
+}
+
+/* Fill pages [@first, @first + @count) of @mem where not yet filled. */
+static void memory_fill_locked(FakeXenMemory *mem, uint64_t first,
+                               uint64_t count)
+{
+    uint64_t page = first, end = first + count;
+
+    while (page < end) {
+        uint64_t run = 0;
+
+        while (page + run < end && run < FAKE_XEN_FILL_CHUNK &&
+               !bit_test(mem->filled, page + run)) {
+            bit_assign(mem->filled, page + run, true);
+            run++;
+        }
+        if (run) {
+            memory_fill_run(mem, page, run);
+        }
+        page += run ? run : 1;
+    }
+}
+
+/*
+ * Count the bytes of [@p, @p + @len) that differ from @mem at byte
+ * @offset: its contents where filled, the pattern elsewhere (never filled
+ * yet, or beyond its end).  fake.lock held.
+ */
+static size_t memory_check_locked(FakeXenMemory *mem, const uint8_t *p,
+                                  uint64_t offset, size_t len)
+{
+    uint8_t buf[FAKE_XEN_PAGE_SIZE];
+    size_t wrong = 0;
+
+    while (len) {
+        uint64_t page = offset / FAKE_XEN_PAGE_SIZE;
+        size_t in_page = offset % FAKE_XEN_PAGE_SIZE;
+        size_t n = MIN(len, (size_t)FAKE_XEN_PAGE_SIZE - in_page);
+        size_t i;
+
+        if (page < mem->pages && bit_test(mem->filled, page)) {
+            if (pread(mem->fd, buf, n, offset) != (ssize_t)n) {
+                abort();
+            }
+        } else {
+            for (i = 0; i < n; i++) {
+                buf[i] = pattern_byte(offset + i, mem->salt);
+            }
+        }
+        for (i = 0; i < n; i++) {
+            wrong += p[i] != buf[i];
+        }
+        p += n;
+        offset += n;
+        len -= n;
+    }
+    return wrong;
+}
+
+/* Live ranges */
+
+static gint compare_addr(gconstpointer a, gconstpointer b, gpointer unused)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static uintptr_t range_end(const FakeXenRange *r)
+{
+    return r->start + r->pages * FAKE_XEN_PAGE_SIZE;
+}
+
+/* The live range with the highest start <= @addr, or NULL.  Locked. */
+static FakeXenRange *live_floor_locked(uintptr_t addr)
+{
+    GTreeNode *node = g_tree_upper_bound(fake.live, (gpointer)addr);
+
+    node = node ? g_tree_node_previous(node) : g_tree_node_last(fake.live);
+    return node ? g_tree_node_value(node) : NULL;
+}
+
+static void live_insert_locked(uintptr_t start, size_t pages,
+                               FakeXenKind kind)
+{
+    FakeXenRange *r = g_new(FakeXenRange, 1);
+
+    *r = (FakeXenRange) { .start = start, .pages = pages, .kind = kind };
+    g_tree_insert(fake.live, (gpointer)start, r);
+    fake.stats.live_ranges++;
+    fake.stats.live_pages += pages;
+}
+
+static void live_remove_locked(FakeXenRange *r)
+{
+    fake.stats.live_ranges--;
+    fake.stats.live_pages -= r->pages;
+    g_tree_remove(fake.live, (gpointer)r->start);   /* frees r */
+}
+
+/*
+ * Forget every live range overlapping [@start, @end), which the kernel is
+ * about to unmap or map over.  Returns true if exactly one range was
+ * there, of @kind, and it matched exactly.
+ */
+static bool live_forget_overlap_locked(uintptr_t start, uintptr_t end,
+                                       FakeXenKind kind)
+{
+    FakeXenRange *r = live_floor_locked(start);
+    bool exact = false;
+    int found = 0;
+
+    if (!r || range_end(r) <= start) {
+        GTreeNode *node = g_tree_upper_bound(fake.live, (gpointer)start);
+
+        r = node ? g_tree_node_value(node) : NULL;
+    }
+    while (r && r->start < end) {
+        FakeXenRange *next;
+        GTreeNode *node = g_tree_upper_bound(fake.live, (gpointer)r->start);
+
+        next = node ? g_tree_node_value(node) : NULL;
+        exact = r->start == start && range_end(r) == end && r->kind == kind;
+        found++;
+        live_remove_locked(r);
+        r = next;
+    }
+    return found == 1 && exact;
+}
+
+/* Reader registry */
+
+static bool overlaps(uintptr_t a, size_t alen, uintptr_t b, size_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+/* Count (and report) the readers overlapping [@start, @start + @len). */
+static void registry_check(const char *what, uintptr_t start, size_t len)
+{
+    int i;
+
+    pthread_mutex_lock(&registry.lock);
+    for (i = 0; i < registry.high_water; i++) {
+        FakeXenReader *r = &registry.slots[i];
+
+        if (r->active && overlaps(start, len, r->start, r->len)) {
+            registry.violations++;
+            fprintf(stderr, "fake-xen: violation: %s [0x%" PRIxPTR
+                    ", +0x%zx) overlaps reader %d at [0x%" PRIxPTR
+                    ", +0x%zx)\n", what, start, len, i, r->start, r->len);
+        }
+    }
+    pthread_mutex_unlock(&registry.lock);
+}
+
+int fake_xen_reader_enter(const void *p, size_t len)
+{
+    int token;
+
+    pthread_mutex_lock(&registry.lock);
+    if (registry.nr_free) {
+        token = registry.free_slots[--registry.nr_free];
+    } else if (registry.high_water < FAKE_XEN_MAX_READERS) {
+        token = registry.high_water++;
+    } else {
+        fprintf(stderr, "fake-xen: more than %d readers\n",
+                FAKE_XEN_MAX_READERS);
+        abort();
+    }
+    registry.slots[token] = (FakeXenReader) {
+        .start = (uintptr_t)p, .len = len, .active = true,
+    };
+    pthread_mutex_unlock(&registry.lock);
+    return token;
+}
+
+void fake_xen_reader_exit(int token)
+{
+    pthread_mutex_lock(&registry.lock);
+    if (token < 0 || token >= registry.high_water ||
+        !registry.slots[token].active) {
+        fprintf(stderr, "fake-xen: bad reader token %d\n", token);
+        abort();
+    }
+    registry.slots[token].active = false;
+    registry.free_slots[registry.nr_free++] = token;
+    pthread_mutex_unlock(&registry.lock);
+}
+
+static void registry_reset(void)
+{
+    pthread_mutex_lock(&registry.lock);
+    registry.nr_free = 0;
+    registry.high_water = 0;
+    registry.violations = 0;
+    pthread_mutex_unlock(&registry.lock);
+}
+
+/* Setup and control */
+
+void fake_xen_init(uint64_t ram_bytes, uint64_t grant_pages)
+{
+    uint64_t ram_pages = (ram_bytes + FAKE_XEN_PAGE_SIZE - 1) /
+                         FAKE_XEN_PAGE_SIZE;
+
+    fake_xen_fini();
+    pthread_mutex_lock(&fake.lock);
+    memory_open(&fake.ram, "fake-xen-ram", ram_pages, FAKE_XEN_RAM_SALT);
+    memory_open(&fake.grants, "fake-xen-grants", grant_pages,
+                FAKE_XEN_GRANT_SALT);
+    fake.holes = bitmap_new(ram_pages);
+    fake.live = g_tree_new_full(compare_addr, NULL, NULL, g_free);
+    memset(&fake.stats, 0, sizeof(fake.stats));
+    memset(fake.inject, 0, sizeof(fake.inject));
+    fake.initialized = true;
+    pthread_mutex_unlock(&fake.lock);
+    registry_reset();
+}
+
+void fake_xen_fini(void)
+{
+    pthread_mutex_lock(&fake.lock);
+    memory_close(&fake.ram);
+    memory_close(&fake.grants);
+    g_free(fake.holes);
+    fake.holes = NULL;
+    if (fake.live) {
+        g_tree_destroy(fake.live);
+        fake.live = NULL;
+    }
+    fake.initialized = false;
+    pthread_mutex_unlock(&fake.lock);
+    registry_reset();
+}
+
+void fake_xen_set_hole(uint64_t pfn, uint64_t count, bool hole)
+{
+    uint64_t i;
+
+    pthread_mutex_lock(&fake.lock);
+    for (i = pfn; i < pfn + count && i < fake.ram.pages; i++) {
+        bit_assign(fake.holes, i, hole);
+    }
+    pthread_mutex_unlock(&fake.lock);
+}
+
+void fake_xen_fail_next(FakeXenCall call, unsigned n, int err)
+{
+    g_assert(call <= FAKE_XEN_GRANT_MAP);
+    pthread_mutex_lock(&fake.lock);
+    fake.inject[call] = (FakeXenInjection) { .remaining = n, .err = err };
+    pthread_mutex_unlock(&fake.lock);
+}
+
+void fake_xen_get_stats(FakeXenStats *stats)
+{
+    pthread_mutex_lock(&fake.lock);
+    *stats = fake.stats;
+    pthread_mutex_unlock(&fake.lock);
+    pthread_mutex_lock(&registry.lock);
+    stats->violations = registry.violations;
+    pthread_mutex_unlock(&registry.lock);
+}
+
+bool fake_xen_is_live(const void *p, size_t len)
+{
+    uintptr_t addr = (uintptr_t)p;
+    FakeXenRange *r;
+    bool live;
+
+    pthread_mutex_lock(&fake.lock);
+    r = fake.live ? live_floor_locked(addr) : NULL;
+    live = r && addr + len <= range_end(r);
+    pthread_mutex_unlock(&fake.lock);
+    return live;
+}
+
+size_t fake_xen_check_ram(const void *p, uint64_t gaddr, size_t len)
+{
+    size_t wrong;
+
+    pthread_mutex_lock(&fake.lock);
+    wrong = memory_check_locked(&fake.ram, p, gaddr, len);
+    pthread_mutex_unlock(&fake.lock);
+    return wrong;
+}
+
+size_t fake_xen_check_grant(const void *p, uint64_t grant_ref, size_t len)
+{
+    size_t wrong;
+
+    pthread_mutex_lock(&fake.lock);
+    wrong = memory_check_locked(&fake.grants, p,
+                                grant_ref * FAKE_XEN_PAGE_SIZE, len);
+    pthread_mutex_unlock(&fake.lock);
+    return wrong;
+}
+
+/* Mapping */
+
+#define FAKE_XEN_NO_FRAME UINT64_MAX
+
+/* Take one injected failure of @call, if any is due; returns its errno. */
+static int take_injected_failure_locked(FakeXenCall call)
+{
+    FakeXenInjection *inj = &fake.inject[call];
+
+    if (!inj->remaining) {
+        return 0;
+    }
+    inj->remaining--;
+    fake.stats.failures_injected++;
+    return inj->err;
+}
+
+/*
+ * Map page i of [@base, @base + @pages pages) to frame @frames[i] of @mem,
+ * a run of consecutive frames per mmap(), filling them first; pages whose
+ * frame is FAKE_XEN_NO_FRAME are left as they are (reserved, PROT_NONE).
+ */
+static void map_frames_locked(FakeXenMemory *mem, uint8_t *base,
+                              const uint64_t *frames, size_t pages, int prot)
+{
+    size_t i = 0;
+
+    while (i < pages) {
+        size_t run = 1;
+        void *p;
+
+        if (frames[i] == FAKE_XEN_NO_FRAME) {
+            i++;
+            continue;
+        }
+        while (i + run < pages && frames[i + run] == frames[i] + run) {
+            run++;
+        }
+        memory_fill_locked(mem, frames[i], run);
+        p = mmap(base + i * FAKE_XEN_PAGE_SIZE, run * FAKE_XEN_PAGE_SIZE,
+                 prot, MAP_SHARED | MAP_FIXED, mem->fd,
+                 (off_t)(frames[i] * FAKE_XEN_PAGE_SIZE));
+        if (p == MAP_FAILED) {
+            fprintf(stderr, "fake-xen: cannot map %s frame 0x%" PRIx64
+                    ": %s\n", mem->name, frames[i], strerror(errno));
+            abort();
+        }
+        i += run;
+    }
+}
+
+/*
+ * Reserve @pages pages, at @addr exactly if @fixed, map @frames of @mem
+ * there and record the range as live.  Returns NULL with errno set on
+ * failure.
+ */
+static void *map_range_locked(const char *what, FakeXenMemory *mem,
+                              FakeXenKind kind, void *addr, bool fixed,
+                              const uint64_t *frames, size_t pages, int prot)
+{
+    size_t len = pages * FAKE_XEN_PAGE_SIZE;
+    uint8_t *base;
+
+    if (fixed) {
+        registry_check(what, (uintptr_t)addr, len);
+    }
+    base = mmap(addr, len, PROT_NONE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                (fixed ? MAP_FIXED : 0), -1, 0);
+    if (base == MAP_FAILED) {
+        return NULL;
+    }
+    if (!fixed) {
+        registry_check(what, (uintptr_t)base, len);
+    }
+    map_frames_locked(mem, base, frames, pages, prot);
+    live_forget_overlap_locked((uintptr_t)base, (uintptr_t)base + len, kind);
+    live_insert_locked((uintptr_t)base, pages, kind);
+    return base;
+}
+
+/*
+ * The frames of a foreign mapping, FAKE_XEN_NO_FRAME for holes, with
+ * @err filled.  Returns 0, or the errno of the first hole if @err is NULL.
+ */
+static int foreign_frames_locked(const xen_pfn_t arr[], int err[],
+                                 uint64_t *frames, size_t pages)
+{
+    size_t i;
+
+    for (i = 0; i < pages; i++) {
+        bool valid = arr[i] < fake.ram.pages && !bit_test(fake.holes, arr[i]);
+
+        frames[i] = valid ? arr[i] : FAKE_XEN_NO_FRAME;
+        if (err) {
+            err[i] = valid ? 0 : -EINVAL;
+        } else if (!valid) {
+            return EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void *foreign_map_locked(void *addr, int prot, int flags,
+                                size_t pages, const xen_pfn_t arr[],
+                                int err[])
+{
+    g_autofree uint64_t *frames = NULL;
+    bool fixed = flags & MAP_FIXED;
+    int e;
+
+    fake.stats.map_calls++;
+    fake.stats.pages_mapped += pages;
+    fake.stats.fixed_maps += fixed;
+    if (!fake.initialized) {
+        errno = ENXIO;
+        return NULL;
+    }
+    e = take_injected_failure_locked(FAKE_XEN_FOREIGN_MAP);
+    if (e || pages == 0) {
+        errno = e ? e : EINVAL;
+        return NULL;
+    }
+    frames = g_new(uint64_t, pages);
+    e = foreign_frames_locked(arr, err, frames, pages);
+    if (e) {
+        errno = e;
+        return NULL;
+    }
+    return map_range_locked(fixed ? "MAP_FIXED xenforeignmemory_map2" :
+                            "new mapping from xenforeignmemory_map2",
+                            &fake.ram, FAKE_XEN_KIND_FOREIGN, addr, fixed,
+                            frames, pages, prot);
+}
+
+/*
+ * Unmap [@addr, @addr + @pages pages), expected to be a live range of
+ * @kind: anything else is a bad unmap (done all the same).
+ */
+static int unmap_range(const char *what, FakeXenKind kind, void *addr,
+                       size_t pages)
+{
+    uintptr_t start = (uintptr_t)addr;
+    size_t len = pages * FAKE_XEN_PAGE_SIZE;
+    int rc, saved_errno;
+
+    pthread_mutex_lock(&fake.lock);
+    if (kind == FAKE_XEN_KIND_FOREIGN) {
+        fake.stats.unmap_calls++;
+        fake.stats.pages_unmapped += pages;
+    } else {
+        fake.stats.grant_unmap_calls++;
+    }
+    registry_check(what, start, len);
+    if (!fake.live || !live_forget_overlap_locked(start, start + len, kind)) {
+        fake.stats.bad_unmaps++;
+    }
+    rc = munmap(addr, len);
+    saved_errno = errno;
+    pthread_mutex_unlock(&fake.lock);
+    errno = saved_errno;
+    return rc;
+}
+
+/* libxenforeignmemory */
+
+xenforeignmemory_handle *xenforeignmemory_open(struct xentoollog_logger *l,
+                                               unsigned open_flags)
+{
+    return g_new0(xenforeignmemory_handle, 1);
+}
+
+int xenforeignmemory_close(xenforeignmemory_handle *fmem)
+{
+    g_free(fmem);
+    return 0;
+}
+
+void *xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom,
+                            void *addr, int prot, int flags, size_t pages,
+                            const xen_pfn_t arr[/*pages*/],
+                            int err[/*pages*/])
+{
+    void *p;
+    int saved_errno;
+
+    pthread_mutex_lock(&fake.lock);
+    p = foreign_map_locked(addr, prot, flags, pages, arr, err);
+    saved_errno = errno;
+    pthread_mutex_unlock(&fake.lock);
+    errno = saved_errno;
+    return p;
+}
+
+void *xenforeignmemory_map(xenforeignmemory_handle *fmem, uint32_t dom,
+                           int prot, size_t pages,
+                           const xen_pfn_t arr[/*pages*/], int err[/*pages*/])
+{
+    return xenforeignmemory_map2(fmem, dom, NULL, prot, 0, pages, arr, err);
+}
+
+int xenforeignmemory_unmap(xenforeignmemory_handle *fmem,
+                           void *addr, size_t pages)
+{
+    return unmap_range("xenforeignmemory_unmap", FAKE_XEN_KIND_FOREIGN,
+                       addr, pages);
+}
+
+int xenforeignmemory_restrict(xenforeignmemory_handle *fmem, domid_t domid)
+{
+    return 0;
+}
+
+/* libxengnttab */
+
+xengnttab_handle *xengnttab_open(struct xentoollog_logger *logger,
+                                 unsigned open_flags)
+{
+    return g_new0(xengnttab_handle, 1);
+}
+
+int xengnttab_close(xengnttab_handle *xgt)
+{
+    g_free(xgt);
+    return 0;
+}
+
+static void *grant_map_locked(uint32_t count, const uint32_t *refs, int prot)
+{
+    g_autofree uint64_t *frames = NULL;
+    uint32_t i;
+    int e;
+
+    fake.stats.grant_map_calls++;
+    fake.stats.grant_pages_mapped += count;
+    if (!fake.initialized) {
+        errno = ENXIO;
+        return NULL;
+    }
+    e = take_injected_failure_locked(FAKE_XEN_GRANT_MAP);
+    if (e || count == 0) {
+        errno = e ? e : EINVAL;
+        return NULL;
+    }
+    frames = g_new(uint64_t, count);
+    for (i = 0; i < count; i++) {
+        if (refs[i] >= fake.grants.pages) {
+            errno = EINVAL;
+            return NULL;
+        }
+        frames[i] = refs[i];
+    }
+    return map_range_locked("new mapping from xengnttab_map_*grant_ref*",
+                            &fake.grants, FAKE_XEN_KIND_GRANT, NULL, false,
+                            frames, count, prot);
+}
+
+void *xengnttab_map_domain_grant_refs(xengnttab_handle *xgt,
+                                      uint32_t count,
+                                      uint32_t domid,
+                                      uint32_t *refs,
+                                      int prot)
+{
+    void *p;
+    int saved_errno;
+
+    pthread_mutex_lock(&fake.lock);
+    p = grant_map_locked(count, refs, prot);
+    saved_errno = errno;
+    pthread_mutex_unlock(&fake.lock);
+    errno = saved_errno;
+    return p;
+}
+
+void *xengnttab_map_grant_refs(xengnttab_handle *xgt,
+                               uint32_t count,
+                               uint32_t *domids,
+                               uint32_t *refs,
+                               int prot)
+{
+    return xengnttab_map_domain_grant_refs(xgt, count, count ? domids[0] : 0,
+                                           refs, prot);
+}
+
+void *xengnttab_map_grant_ref(xengnttab_handle *xgt,
+                              uint32_t domid,
+                              uint32_t ref,
+                              int prot)
+{
+    return xengnttab_map_domain_grant_refs(xgt, 1, domid, &ref, prot);
+}
+
+int xengnttab_unmap(xengnttab_handle *xgt, void *start_address,
+                    uint32_t count)
+{
+    return unmap_range("xengnttab_unmap", FAKE_XEN_KIND_GRANT,
+                       start_address, count);
+}
+
+int xengnttab_set_max_grants(xengnttab_handle *xgt, uint32_t nr_grants)
+{
+    return 0;
+}
