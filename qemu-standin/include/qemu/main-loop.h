@@ -1,0 +1,22 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Standalone stand-in for QEMU's qemu/main-loop.h: just the main loop's
+ * AioContext, for code that schedules bottom halves.
+ */
+
+#ifndef QEMU_MAIN_LOOP_H
+#define QEMU_MAIN_LOOP_H
+
+#include "block/aio.h"
+
+/*
+ * Create the main loop's AioContext.  Returns 0; calling it again does
+ * nothing.
+ */
+int qemu_init_main_loop(Error **errp);
+
+/* The main loop's AioContext, or NULL before qemu_init_main_loop(). */
+AioContext *qemu_get_aio_context(void);
+
+#endif /* QEMU_MAIN_LOOP_H */

@@ -1,0 +1,118 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Standalone stand-in for QEMU's qemu/rcu.h: read-copy-update, with
+ * QEMU's API, implemented by liburcu's urcu-memb flavour.
+ *
+ * liburcu's own headers use the same generic names (rcu_read_lock, a
+ * two-argument call_rcu, struct rcu_head) for different things, so they
+ * are kept out of every header here: the functions below are implemented
+ * in qemu-standin/rcu.c, the only file that includes liburcu.
+ *
+ * Rules, as in QEMU:
+ * - a thread must call rcu_register_thread() before its first
+ *   rcu_read_lock() (the main thread is registered at start-up, and
+ *   call_rcu() callbacks run in a thread liburcu registers itself);
+ * - read sections nest, and must not block for a grace period:
+ *   synchronize_rcu() and drain_call_rcu() abort when called inside one;
+ * - call_rcu() callbacks run later, in liburcu's call_rcu thread.
+ */
+
+#ifndef QEMU_RCU_H
+#define QEMU_RCU_H
+
+#include "qemu/thread.h"
+#include "qemu/queue.h"
+#include "qemu/atomic.h"
+
+/* Out of line in qemu-standin/rcu.c; use the QEMU names below. */
+void qemu_standin_rcu_read_lock(void);
+void qemu_standin_rcu_read_unlock(void);
+
+static inline void rcu_read_lock(void)
+{
+    qemu_standin_rcu_read_lock();
+}
+
+static inline void rcu_read_unlock(void)
+{
+    qemu_standin_rcu_read_unlock();
+}
+
+/* Wait until every read section begun before the call has ended. */
+void synchronize_rcu(void);
+
+void rcu_register_thread(void);
+void rcu_unregister_thread(void);
+
+struct rcu_head;
+typedef void RCUCBFunc(struct rcu_head *head);
+
+/*
+ * Opaque to users: liburcu's own queue node is kept in @urcu_node, and
+ * the callback liburcu calls is a trampoline that calls @func.
+ */
+struct rcu_head {
+    void *urcu_node[2];
+    RCUCBFunc *func;
+};
+
+/* Run @func(@head) after a grace period, in the call_rcu thread. */
+void call_rcu1(struct rcu_head *head, RCUCBFunc *func);
+
+/*
+ * Wait until every callback queued by call_rcu1() before the call has
+ * run.  Must not be called inside a read section nor from a callback.
+ */
+void drain_call_rcu(void);
+
+/*
+ * call_rcu(head, func, field): @field, the struct rcu_head inside *@head,
+ * must be its first member, so that @func can take a pointer to the
+ * enclosing type; both are checked at compile time.
+ */
+#define call_rcu(head, func, field)                                     \
+    call_rcu1(({                                                        \
+        char __attribute__((unused))                                    \
+            offset_must_be_zero[-offsetof(typeof(*(head)), field)],     \
+            func_type_invalid = (func) - (void (*)(typeof(head)))(func); \
+        &(head)->field;                                                 \
+    }),                                                                 \
+    (RCUCBFunc *)(func))
+
+#define g_free_rcu(obj, field)                                          \
+    call_rcu1(({                                                        \
+        char __attribute__((unused))                                    \
+            offset_must_be_zero[-offsetof(typeof(*(obj)), field)];      \
+        &(obj)->field;                                                  \
+    }),                                                                 \
+    (RCUCBFunc *)g_free)
+
+typedef void RCUReadAuto;
+
+static inline RCUReadAuto *rcu_read_auto_lock(void)
+{
+    rcu_read_lock();
+    /* Any non-NULL value makes g_autoptr call the cleanup function. */
+    return (void *)(uintptr_t)0x1;
+}
+
+static inline void rcu_read_auto_unlock(RCUReadAuto *r)
+{
+    rcu_read_unlock();
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(RCUReadAuto, rcu_read_auto_unlock)
+
+#define WITH_RCU_READ_LOCK_GUARD() \
+    WITH_RCU_READ_LOCK_GUARD_(glue(_rcu_read_auto, __COUNTER__))
+
+#define WITH_RCU_READ_LOCK_GUARD_(var)                          \
+    for (g_autoptr(RCUReadAuto) var = rcu_read_auto_lock();     \
+         (var); rcu_read_auto_unlock(var), (var) = NULL)
+
+#define RCU_READ_LOCK_GUARD()                                   \
+    g_autoptr(RCUReadAuto) _rcu_read_auto G_GNUC_UNUSED =       \
+        rcu_read_auto_lock()
+
+#endif /* QEMU_RCU_H */
