@@ -394,16 +394,21 @@ static size_t mapcache_charged_bytes_locked(MapCache *mc)
 
 /*
  * Evict unpinned entries, least recently used first, until @size more
- * bytes fit under the limit.  Pinned entries and pending releases may
- * still keep the cache above it: the limit never fails a request.
+ * bytes fit under the limit.  An evicted range still counts until its
+ * grace period ends, so stop once what remains after the releases just
+ * queued fits.  Pinned entries and pending releases may still keep the
+ * cache above the limit: the limit never fails a request.
  */
 static void mapcache_make_room_locked(MapCache *mc, size_t size)
 {
+    size_t needed = mapcache_charged_bytes_locked(mc) + size;
+    size_t evicted = 0;
     MapCacheEntry *entry;
 
-    while (mapcache_charged_bytes_locked(mc) + size > mc->max_size &&
+    while (needed - evicted > mc->max_size &&
            (entry = QTAILQ_FIRST(&mc->lru))) {
         trace_xen_map_cache_evict(mc->name, entry->vaddr_base, entry->size);
+        evicted += entry->size;
         mapcache_detach_locked(mc, entry);
         mc->stats.evictions++;
     }
