@@ -24,11 +24,13 @@
  *
  * Locking
  * -------
- * fake.lock protects everything but the reader registry, and is held
- * across the mmap() and munmap() calls so that the tree always agrees
- * with the kernel.  registry.lock protects the registry; it nests inside
- * fake.lock, never the other way round.  Readers take only registry.lock,
- * so entering and leaving the registry stays cheap.
+ * fake.lock protects everything but the reader registry.  mmap() and
+ * munmap() run without it (see FakeXenMapping): a range leaves the tree
+ * before it is unmapped and enters it once mapped, which keeps the tree
+ * right because the kernel reuses no address before its munmap().
+ * registry.lock protects the registry; it nests inside fake.lock, never
+ * the other way round.  Readers take only registry.lock, so entering and
+ * leaving the registry stays cheap.
  */
 
 #ifndef _GNU_SOURCE
@@ -530,6 +532,26 @@ size_t fake_xen_check_grant(const void *p, uint64_t grant_ref, size_t len)
 
 #define FAKE_XEN_NO_FRAME UINT64_MAX
 
+/*
+ * A map call: checked and its frames filled under fake.lock, then mapped
+ * without it (mmap() and munmap() are slow under sanitizers, and the
+ * threads releasing mappings must not queue behind those making them).
+ * The kernel hands out no address before it is unmapped, so the tree
+ * stays right if a range leaves it before its munmap() and enters it
+ * after its mmap().
+ */
+typedef struct FakeXenMapping {
+    const char *what;           /* for violation reports */
+    FakeXenKind kind;
+    FakeXenMemory *mem;
+    int fd;
+    void *addr;                 /* hint, or exact address if fixed */
+    bool fixed;
+    int prot;
+    size_t pages;
+    uint64_t *frames;           /* FAKE_XEN_NO_FRAME for holes */
+} FakeXenMapping;
+
 /* Take one injected failure of @call, if any is due; returns its errno. */
 static int take_injected_failure_locked(FakeXenCall call)
 {
@@ -543,34 +565,59 @@ static int take_injected_failure_locked(FakeXenCall call)
     return inj->err;
 }
 
-/*
- * Map page i of [@base, @base + @pages pages) to frame @frames[i] of @mem,
- * a run of consecutive frames per mmap(), filling them first; pages whose
- * frame is FAKE_XEN_NO_FRAME are left as they are (reserved, PROT_NONE).
- */
-static void map_frames_locked(FakeXenMemory *mem, uint8_t *base,
-                              const uint64_t *frames, size_t pages, int prot)
+/* Pages from @i on that map consecutive frames (0 on a hole). */
+static size_t frame_run(const uint64_t *frames, size_t pages, size_t i)
+{
+    size_t run = 1;
+
+    if (frames[i] == FAKE_XEN_NO_FRAME) {
+        return 0;
+    }
+    while (i + run < pages && frames[i + run] == frames[i] + run) {
+        run++;
+    }
+    return run;
+}
+
+/* Fill the frames @m maps where not yet filled; fake.lock held. */
+static void mapping_fill_locked(FakeXenMapping *m)
 {
     size_t i = 0;
 
-    while (i < pages) {
-        size_t run = 1;
+    while (i < m->pages) {
+        size_t run = frame_run(m->frames, m->pages, i);
+
+        if (run) {
+            memory_fill_locked(m->mem, m->frames[i], run);
+        }
+        i += run ? run : 1;
+    }
+    m->fd = m->mem->fd;
+    if (m->fixed) {
+        registry_check(m->what, (uintptr_t)m->addr,
+                       m->pages * FAKE_XEN_PAGE_SIZE);
+    }
+}
+
+/* Map each run of @m's frames over its reserved range at @base. */
+static void mapping_map_frames(FakeXenMapping *m, uint8_t *base)
+{
+    size_t i = 0;
+
+    while (i < m->pages) {
+        size_t run = frame_run(m->frames, m->pages, i);
         void *p;
 
-        if (frames[i] == FAKE_XEN_NO_FRAME) {
+        if (!run) {
             i++;
             continue;
         }
-        while (i + run < pages && frames[i + run] == frames[i] + run) {
-            run++;
-        }
-        memory_fill_locked(mem, frames[i], run);
         p = mmap(base + i * FAKE_XEN_PAGE_SIZE, run * FAKE_XEN_PAGE_SIZE,
-                 prot, MAP_SHARED | MAP_FIXED, mem->fd,
-                 (off_t)(frames[i] * FAKE_XEN_PAGE_SIZE));
+                 m->prot, MAP_SHARED | MAP_FIXED, m->fd,
+                 (off_t)(m->frames[i] * FAKE_XEN_PAGE_SIZE));
         if (p == MAP_FAILED) {
             fprintf(stderr, "fake-xen: cannot map %s frame 0x%" PRIx64
-                    ": %s\n", mem->name, frames[i], strerror(errno));
+                    ": %s\n", m->mem->name, m->frames[i], strerror(errno));
             abort();
         }
         i += run;
@@ -578,32 +625,33 @@ static void map_frames_locked(FakeXenMemory *mem, uint8_t *base,
 }
 
 /*
- * Reserve @pages pages, at @addr exactly if @fixed, map @frames of @mem
- * there and record the range as live.  Returns NULL with errno set on
- * failure.
+ * Reserve @m's range (PROT_NONE), map its frames there and record it as
+ * live.  Called without fake.lock.  Returns NULL with errno set if the
+ * range cannot be reserved.
  */
-static void *map_range_locked(const char *what, FakeXenMemory *mem,
-                              FakeXenKind kind, void *addr, bool fixed,
-                              const uint64_t *frames, size_t pages, int prot)
+static void *mapping_establish(FakeXenMapping *m)
 {
-    size_t len = pages * FAKE_XEN_PAGE_SIZE;
+    size_t len = m->pages * FAKE_XEN_PAGE_SIZE;
     uint8_t *base;
 
-    if (fixed) {
-        registry_check(what, (uintptr_t)addr, len);
-    }
-    base = mmap(addr, len, PROT_NONE,
+    base = mmap(m->addr, len, PROT_NONE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-                (fixed ? MAP_FIXED : 0), -1, 0);
+                (m->fixed ? MAP_FIXED : 0), -1, 0);
     if (base == MAP_FAILED) {
         return NULL;
     }
-    if (!fixed) {
-        registry_check(what, (uintptr_t)base, len);
+    mapping_map_frames(m, base);
+
+    pthread_mutex_lock(&fake.lock);
+    if (!m->fixed) {
+        registry_check(m->what, (uintptr_t)base, len);
     }
-    map_frames_locked(mem, base, frames, pages, prot);
-    live_forget_overlap_locked((uintptr_t)base, (uintptr_t)base + len, kind);
-    live_insert_locked((uintptr_t)base, pages, kind);
+    if (fake.live) {
+        live_forget_overlap_locked((uintptr_t)base, (uintptr_t)base + len,
+                                   m->kind);
+        live_insert_locked((uintptr_t)base, m->pages, m->kind);
+    }
+    pthread_mutex_unlock(&fake.lock);
     return base;
 }
 
@@ -629,36 +677,54 @@ static int foreign_frames_locked(const xen_pfn_t arr[], int err[],
     return 0;
 }
 
-static void *foreign_map_locked(void *addr, int prot, int flags,
-                                size_t pages, const xen_pfn_t arr[],
-                                int err[])
+/* Count and check a foreign map call; returns 0 or the errno to fail. */
+static int foreign_prepare_locked(FakeXenMapping *m, const xen_pfn_t arr[],
+                                  int err[])
 {
-    g_autofree uint64_t *frames = NULL;
-    bool fixed = flags & MAP_FIXED;
     int e;
 
     fake.stats.map_calls++;
-    fake.stats.pages_mapped += pages;
-    fake.stats.fixed_maps += fixed;
+    fake.stats.pages_mapped += m->pages;
+    fake.stats.fixed_maps += m->fixed;
     if (!fake.initialized) {
-        errno = ENXIO;
-        return NULL;
+        return ENXIO;
     }
     e = take_injected_failure_locked(FAKE_XEN_FOREIGN_MAP);
-    if (e || pages == 0) {
-        errno = e ? e : EINVAL;
-        return NULL;
+    if (e || m->pages == 0) {
+        return e ? e : EINVAL;
     }
-    frames = g_new(uint64_t, pages);
-    e = foreign_frames_locked(arr, err, frames, pages);
-    if (e) {
-        errno = e;
-        return NULL;
+    m->mem = &fake.ram;
+    e = foreign_frames_locked(arr, err, m->frames, m->pages);
+    if (!e) {
+        mapping_fill_locked(m);
     }
-    return map_range_locked(fixed ? "MAP_FIXED xenforeignmemory_map2" :
-                            "new mapping from xenforeignmemory_map2",
-                            &fake.ram, FAKE_XEN_KIND_FOREIGN, addr, fixed,
-                            frames, pages, prot);
+    return e;
+}
+
+/* Count and check a grant map call; returns 0 or the errno to fail. */
+static int grant_prepare_locked(FakeXenMapping *m, const uint32_t *refs)
+{
+    size_t i;
+    int e;
+
+    fake.stats.grant_map_calls++;
+    fake.stats.grant_pages_mapped += m->pages;
+    if (!fake.initialized) {
+        return ENXIO;
+    }
+    e = take_injected_failure_locked(FAKE_XEN_GRANT_MAP);
+    if (e || m->pages == 0) {
+        return e ? e : EINVAL;
+    }
+    for (i = 0; i < m->pages; i++) {
+        if (refs[i] >= fake.grants.pages) {
+            return EINVAL;
+        }
+        m->frames[i] = refs[i];
+    }
+    m->mem = &fake.grants;
+    mapping_fill_locked(m);
+    return 0;
 }
 
 /*
@@ -670,7 +736,6 @@ static int unmap_range(const char *what, FakeXenKind kind, void *addr,
 {
     uintptr_t start = (uintptr_t)addr;
     size_t len = pages * FAKE_XEN_PAGE_SIZE;
-    int rc, saved_errno;
 
     pthread_mutex_lock(&fake.lock);
     if (kind == FAKE_XEN_KIND_FOREIGN) {
@@ -683,11 +748,8 @@ static int unmap_range(const char *what, FakeXenKind kind, void *addr,
     if (!fake.live || !live_forget_overlap_locked(start, start + len, kind)) {
         fake.stats.bad_unmaps++;
     }
-    rc = munmap(addr, len);
-    saved_errno = errno;
     pthread_mutex_unlock(&fake.lock);
-    errno = saved_errno;
-    return rc;
+    return munmap(addr, len);
 }
 
 /* libxenforeignmemory */
@@ -709,15 +771,24 @@ void *xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom,
                             const xen_pfn_t arr[/*pages*/],
                             int err[/*pages*/])
 {
-    void *p;
-    int saved_errno;
+    g_autofree uint64_t *frames = g_new(uint64_t, pages);
+    bool fixed = flags & MAP_FIXED;
+    FakeXenMapping m = {
+        .what = fixed ? "MAP_FIXED xenforeignmemory_map2" :
+                        "new mapping from xenforeignmemory_map2",
+        .kind = FAKE_XEN_KIND_FOREIGN, .addr = addr, .fixed = fixed,
+        .prot = prot, .pages = pages, .frames = frames,
+    };
+    int e;
 
     pthread_mutex_lock(&fake.lock);
-    p = foreign_map_locked(addr, prot, flags, pages, arr, err);
-    saved_errno = errno;
+    e = foreign_prepare_locked(&m, arr, err);
     pthread_mutex_unlock(&fake.lock);
-    errno = saved_errno;
-    return p;
+    if (e) {
+        errno = e;
+        return NULL;
+    }
+    return mapping_establish(&m);
 }
 
 void *xenforeignmemory_map(xenforeignmemory_handle *fmem, uint32_t dom,
@@ -753,51 +824,28 @@ int xengnttab_close(xengnttab_handle *xgt)
     return 0;
 }
 
-static void *grant_map_locked(uint32_t count, const uint32_t *refs, int prot)
-{
-    g_autofree uint64_t *frames = NULL;
-    uint32_t i;
-    int e;
-
-    fake.stats.grant_map_calls++;
-    fake.stats.grant_pages_mapped += count;
-    if (!fake.initialized) {
-        errno = ENXIO;
-        return NULL;
-    }
-    e = take_injected_failure_locked(FAKE_XEN_GRANT_MAP);
-    if (e || count == 0) {
-        errno = e ? e : EINVAL;
-        return NULL;
-    }
-    frames = g_new(uint64_t, count);
-    for (i = 0; i < count; i++) {
-        if (refs[i] >= fake.grants.pages) {
-            errno = EINVAL;
-            return NULL;
-        }
-        frames[i] = refs[i];
-    }
-    return map_range_locked("new mapping from xengnttab_map_*grant_ref*",
-                            &fake.grants, FAKE_XEN_KIND_GRANT, NULL, false,
-                            frames, count, prot);
-}
-
 void *xengnttab_map_domain_grant_refs(xengnttab_handle *xgt,
                                       uint32_t count,
                                       uint32_t domid,
                                       uint32_t *refs,
                                       int prot)
 {
-    void *p;
-    int saved_errno;
+    g_autofree uint64_t *frames = g_new(uint64_t, count);
+    FakeXenMapping m = {
+        .what = "new mapping from xengnttab_map_domain_grant_refs",
+        .kind = FAKE_XEN_KIND_GRANT, .prot = prot, .pages = count,
+        .frames = frames,
+    };
+    int e;
 
     pthread_mutex_lock(&fake.lock);
-    p = grant_map_locked(count, refs, prot);
-    saved_errno = errno;
+    e = grant_prepare_locked(&m, refs);
     pthread_mutex_unlock(&fake.lock);
-    errno = saved_errno;
-    return p;
+    if (e) {
+        errno = e;
+        return NULL;
+    }
+    return mapping_establish(&m);
 }
 
 void *xengnttab_map_grant_refs(xengnttab_handle *xgt,
