@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Front door of the standalone build (meson does the work):
+#
+#   make deps    install the Debian packages the build needs (once)
+#   make build   configure and compile in build/
+#   make check   deps + build + every test, ending with "N passed, M failed"
+#   make bench   deps + build + the benchmark's workloads
+#   make asan    the tests under AddressSanitizer + UBSan, in build-asan/
+#   make tsan    the tests under ThreadSanitizer, in build-tsan/
+#   make clean   remove the build directories
+
+SHELL := /bin/bash
+, := ,
+
+DEBS := libxen-dev libglib2.0-dev liburcu-dev meson ninja-build pkg-config \
+        gcc python3
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+SUMMARY := python3 scripts/test-summary.py
+MESON_TEST := meson test --print-errorlogs
+
+ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+TSAN_SUPP := $(CURDIR)/qemu-standin/tsan.supp
+TSAN_ENV := TSAN_OPTIONS=suppressions=$(TSAN_SUPP):halt_on_error=1:exitcode=66
+
+.PHONY: all deps build check bench asan tsan clean
+
+all: build
+
+# Install only what is missing; apt-get update only when something is.
+deps:
+	@missing=$$(for p in $(DEBS); do \
+	    dpkg-query -W -f='$${db:Status-Status}' "$$p" 2>/dev/null | \
+	        grep -qx installed || echo "$$p"; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	    echo "Installing:" $$missing; \
+	    $(SUDO) apt-get update -q && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# $(call setup,DIR,OPTIONS): configure DIR unless it already is.
+define setup
+	@if [ ! -f $(1)/build.ninja ]; then meson setup $(1) $(2); fi
+	meson compile -C $(1)
+endef
+
+# $(call run-tests,DIR,ENV): run DIR's tests, then count them.
+define run-tests
+	rm -f $(1)/meson-logs/testlog.json
+	-$(2) $(MESON_TEST) -C $(1) $(3)
+	@$(SUMMARY) $(1)
+endef
+
+build:
+	$(call setup,build,)
+
+check: deps
+	@$(MAKE) --no-print-directory build
+	$(call run-tests,build,,)
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	build/bench/xen-mapcache-bench
+
+asan: deps
+	$(call setup,build-asan,-Db_sanitize=address$(,)undefined -Db_lundef=false)
+	$(call run-tests,build-asan,$(ASAN_ENV),--timeout-multiplier 3)
+
+tsan: deps
+	$(call setup,build-tsan,-Db_sanitize=thread)
+	$(call run-tests,build-tsan,$(TSAN_ENV),--timeout-multiplier 3)
+
+clean:
+	rm -rf build build-asan build-tsan
