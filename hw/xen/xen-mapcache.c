@@ -32,8 +32,8 @@
  * - an LRU list of the unpinned entries, least recently used first.
  *
  * An entry maps whole buckets from the start of its first bucket; a
- * bitmap says which of its pages are valid (the hypervisor may refuse
- * some frames).  An entry serves a request when it starts at the same
+ * bitmap says which of its pages are valid, when the hypervisor refused
+ * some frames.  An entry serves a request when it starts at the same
  * bucket index, is large enough, and every page the request touches is
  * valid (mapcache_entry_serves()).
  *
@@ -46,8 +46,9 @@
  *   is zero.  Its pin count is the sum of the counts of its pin records.
  * - Two entries in the cache never overlap in QEMU's address space.
  * - MapCache.live_bytes is the sum of the sizes of the entries in the
- *   cache; MapCache.pending_bytes those of the detached entries whose
- *   release has not run yet.  Their sum is what counts against the limit.
+ *   cache, and stays under the cache limit but for pinned entries;
+ *   MapCache.pending_bytes is that of the detached entries whose release
+ *   has not run yet.
  *
  * The RCU rule
  * ------------
@@ -137,7 +138,8 @@ typedef struct MapCacheEntry {
     hwaddr paddr_index;             /* first bucket mapped */
     uint8_t *vaddr_base;
     size_t size;                    /* whole buckets */
-    unsigned long *valid_mapping;   /* one bit per page, set if mapped */
+    unsigned long *valid_mapping;   /* bit set if the page is mapped; */
+                                    /* NULL when every page is */
     uint32_t pin_count;             /* lock1 requests not invalidated yet */
     bool dummy;                     /* anonymous stand-in, see top */
     QLIST_ENTRY(MapCacheEntry) chain;
@@ -258,7 +260,8 @@ static void mapcache_request_set_addr(const MapCache *mc,
 static bool mapcache_pages_valid(const MapCacheEntry *entry,
                                  unsigned long first, unsigned long nr)
 {
-    return find_next_zero_bit(entry->valid_mapping, first + nr, first) >=
+    return !entry->valid_mapping ||
+           find_next_zero_bit(entry->valid_mapping, first + nr, first) >=
            first + nr;
 }
 
@@ -387,28 +390,26 @@ static void mapcache_detach_all_unpinned_locked(MapCache *mc,
     }
 }
 
-static size_t mapcache_charged_bytes_locked(MapCache *mc)
-{
-    return mc->live_bytes + qatomic_read(&mc->pending_bytes);
-}
-
 /*
  * Evict unpinned entries, least recently used first, until @size more
- * bytes fit under the limit.  An evicted range still counts until its
- * grace period ends, so stop once what remains after the releases just
- * queued fits.  Pinned entries and pending releases may still keep the
- * cache above the limit: the limit never fails a request.
+ * bytes fit under the limit.  Pinned entries may keep the cache above it:
+ * the limit never fails a request.
+ *
+ * Releases still pending do not count here, although they hold address
+ * space until their grace period ends: evicting cannot make them end
+ * sooner, and each eviction adds to them.  Counting them shrank the cache
+ * under a burst of misses, which made more misses and more pending bytes
+ * (see docs/devel/xen-mapcache.rst).  They show in the mapped_bytes
+ * counter; a mapping that fails with ENOMEM drops every unpinned entry
+ * and retries once.
  */
 static void mapcache_make_room_locked(MapCache *mc, size_t size)
 {
-    size_t needed = mapcache_charged_bytes_locked(mc) + size;
-    size_t evicted = 0;
     MapCacheEntry *entry;
 
-    while (needed - evicted > mc->max_size &&
+    while (mc->live_bytes + size > mc->max_size &&
            (entry = QTAILQ_FIRST(&mc->lru))) {
         trace_xen_map_cache_evict(mc->name, entry->vaddr_base, entry->size);
-        evicted += entry->size;
         mapcache_detach_locked(mc, entry);
         mc->stats.evictions++;
     }
@@ -437,14 +438,20 @@ static void mapcache_recycle_covered_locked(MapCache *mc,
 
 /* Mapping new ranges. */
 
+/* Record which pages @err (from xenforeignmemory_map2()) says are mapped. */
 static void mapcache_set_valid_pages(MapCacheEntry *entry, const int *err)
 {
     unsigned long i, nr_pages = mapcache_pages(entry->size);
 
-    bitmap_zero(entry->valid_mapping, nr_pages);
+    g_free(entry->valid_mapping);
+    entry->valid_mapping = NULL;
     for (i = 0; i < nr_pages; i++) {
-        if (!err || !err[i]) {
-            set_bit(i, entry->valid_mapping);
+        if (err[i]) {
+            if (!entry->valid_mapping) {
+                entry->valid_mapping = bitmap_new(nr_pages);
+                bitmap_set(entry->valid_mapping, 0, nr_pages);
+            }
+            clear_bit(i, entry->valid_mapping);
         }
     }
 }
@@ -512,7 +519,6 @@ static void mapcache_map_grants(MapCache *mc, MapCacheEntry *entry,
         mapcache_fatal("mapping grant references", req->phys_addr,
                        entry->size, errno);
     }
-    mapcache_set_valid_pages(entry, NULL);
 }
 
 /* Anonymous memory standing in for frames not known yet (migration). */
@@ -525,7 +531,6 @@ static void mapcache_map_dummy(MapCacheEntry *entry,
         mapcache_fatal("mapping a dummy range", req->phys_addr,
                        entry->size, errno);
     }
-    mapcache_set_valid_pages(entry, NULL);
 }
 
 /* Put a mapped, unpinned @entry in the cache, at the head of its chain. */
@@ -550,7 +555,6 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
     entry->paddr_index = req->index;
     entry->size = req->map_size;
     entry->dummy = req->dummy;
-    entry->valid_mapping = bitmap_new(mapcache_pages(entry->size));
 
     mapcache_recycle_covered_locked(mc, req);
     mapcache_make_room_locked(mc, entry->size);
@@ -630,9 +634,10 @@ static MapCacheEntry *mapcache_get_entry_locked(MapCache *mc,
 {
     MapCacheEntry *entry = mapcache_lookup_locked(mc, req);
 
-    if (!entry) {
-        entry = mapcache_new_entry_locked(mc, req);
+    if (entry) {
+        return entry;
     }
+    entry = mapcache_new_entry_locked(mc, req);
     return mapcache_entry_serves(entry, req) ? entry : NULL;
 }
 
@@ -1096,7 +1101,7 @@ bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
     QEMU_LOCK_GUARD(&mc->lock);
     *stats = mc->stats;
     stats->releases_done = qatomic_read(&mc->releases_done);
-    stats->mapped_bytes = mapcache_charged_bytes_locked(mc);
+    stats->mapped_bytes = mc->live_bytes + qatomic_read(&mc->pending_bytes);
     return true;
 }
 

@@ -53,8 +53,8 @@ typedef enum XenMapCacheKind {
  * @null_returns: requests answered with NULL
  * @entries: entries currently in the cache
  * @pinned_entries: those of @entries with a non-zero pin count
- * @mapped_bytes: bytes mapped by @entries plus the releases still pending:
- *     what counts against the cache limit
+ * @mapped_bytes: bytes mapped by @entries plus the releases still pending
+ *     (eviction keeps those of unpinned @entries under the cache limit)
  */
 typedef struct XenMapCacheStats {
     uint64_t lookups_lock0;

@@ -59,16 +59,22 @@
 #define coroutine_mixed_fn
 #define no_coroutine_fn
 
+/*
+ * MIN and MAX evaluate their arguments once; like QEMU's, they name their
+ * temporaries uniquely (__COUNTER__) so that they nest without shadowing.
+ */
+#define MINMAX_PICK_(a, b, op, ta, tb) ({                   \
+        typeof(1 ? (a) : (b)) ta = (a), tb = (b);           \
+        ta op tb ? ta : tb;                                 \
+    })
+#define MINMAX_NAME_(stem, n) stem##n
+#define MINMAX_(a, b, op, n) \
+    MINMAX_PICK_(a, b, op, MINMAX_NAME_(minmax_a_, n), MINMAX_NAME_(minmax_b_, n))
+#define MINMAX_N_(a, b, op, n) MINMAX_(a, b, op, n)
 #undef MIN
-#define MIN(a, b) ({                                    \
-        typeof(1 ? (a) : (b)) _a = (a), _b = (b);       \
-        _a < _b ? _a : _b;                              \
-    })
+#define MIN(a, b) MINMAX_N_((a), (b), <, __COUNTER__)
 #undef MAX
-#define MAX(a, b) ({                                    \
-        typeof(1 ? (a) : (b)) _a = (a), _b = (b);       \
-        _a > _b ? _a : _b;                              \
-    })
+#define MAX(a, b) MINMAX_N_((a), (b), >, __COUNTER__)
 
 /* Round n down/up to a multiple of m (any m, not only powers of two). */
 #define QEMU_ALIGN_DOWN(n, m) ((n) / (m) * (m))
