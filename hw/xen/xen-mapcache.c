@@ -258,6 +258,17 @@ static void mapcache_request_set_addr(const MapCache *mc,
     }
 }
 
+/* Set up @req for @phys_addr; false if its mapping exceeds the limit. */
+static bool mapcache_request_fits(const MapCache *mc, MapCacheRequest *req,
+                                  hwaddr phys_addr)
+{
+    if (req->size > mc->max_size) {
+        return false;
+    }
+    mapcache_request_set_addr(mc, req, phys_addr);
+    return req->map_size <= mc->max_size;
+}
+
 static bool mapcache_pages_valid(const MapCacheEntry *entry,
                                  unsigned long first, unsigned long nr)
 {
@@ -612,7 +623,11 @@ static MapCacheEntry *mapcache_find_locked(MapCache *mc,
     return found;
 }
 
-/* The entry serving @req, if one is in the cache. */
+/*
+ * The entry serving @req, if one is in the cache.  The entry that served
+ * last is tried first, and wins if it serves, pinned or not: most requests
+ * hit the same bucket as the one before, and then need no walk.
+ */
 static MapCacheEntry *mapcache_lookup_locked(MapCache *mc,
                                              const MapCacheRequest *req)
 {
@@ -906,12 +921,11 @@ uint8_t *xen_map_cache(MemoryRegion *mr,
         } else {
             mc->stats.lookups_lock0++;
         }
-        if (size > mc->max_size) {
+        if (mapcache_request_fits(mc, &req, phys_addr)) {
+            p = mapcache_map_locked(mc, &req);
+        } else {
             trace_xen_map_cache_too_large(mc->name, phys_addr, size);
             mc->stats.null_returns++;
-        } else {
-            mapcache_request_set_addr(mc, &req, phys_addr);
-            p = mapcache_map_locked(mc, &req);
         }
     }
     trace_xen_map_cache_return(p);
@@ -1044,11 +1058,12 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
                                         hwaddr new_phys_addr, hwaddr size)
 {
     MapCacheRequest req = { .size = size };
-    MapCacheEntry *entry;
+    MapCacheEntry *entry = NULL;
     g_autofree int *err = NULL;
 
-    mapcache_request_set_addr(mc, &req, old_phys_addr);
-    entry = mapcache_find_locked(mc, &req, mapcache_entry_is_dummy_for);
+    if (size && mapcache_request_fits(mc, &req, old_phys_addr)) {
+        entry = mapcache_find_locked(mc, &req, mapcache_entry_is_dummy_for);
+    }
     if (!entry) {
         trace_xen_replace_cache_entry_no_dummy(old_phys_addr);
         return NULL;
@@ -1082,10 +1097,6 @@ uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
                                  hwaddr new_phys_addr,
                                  hwaddr size)
 {
-    if (!size || size > mapcache->max_size) {
-        trace_xen_replace_cache_entry_no_dummy(old_phys_addr);
-        return NULL;
-    }
     QEMU_LOCK_GUARD(&mapcache->lock);
     return mapcache_replace_locked(mapcache, old_phys_addr, new_phys_addr,
                                    size);
