@@ -115,11 +115,11 @@ void xen_map_cache_init(phys_offset_to_gaddr_t f,
  *
  * Returns: a host pointer to @phys_addr, valid for @size bytes (one page if
  * @size is 0), or %NULL if a page it touches cannot be mapped (a hole;
- * during incoming migration an anonymous dummy is mapped instead) or @size
- * the whole buckets it spans exceed the cache limit.  A lock0 request on a grant region is an error:
- * it reports and aborts.  Exits, naming address, size and errno, if the
- * mapping fails and one retry after dropping unpinned entries does not
- * cure it.  Thread-safe.
+ * during incoming migration an anonymous dummy is mapped instead) or the
+ * whole buckets it spans exceed the cache limit.  A lock0 request on a
+ * grant region is an error: it reports and aborts.  Exits, naming address,
+ * size and errno, if the mapping fails and one retry after dropping
+ * unpinned entries does not cure it.  Thread-safe.
  */
 uint8_t *xen_map_cache(MemoryRegion *mr, hwaddr phys_addr, hwaddr size,
                        ram_addr_t ram_addr_offset,
