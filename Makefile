@@ -3,7 +3,7 @@
 # Front door of the standalone build (meson does the work):
 #
 #   make deps    install the Debian packages the build needs (once)
-#   make build   configure and compile in build/
+#   make build   deps + configure and compile in build/
 #   make check   deps + build + every test, ending with "N passed, M failed"
 #   make bench   deps + build + the benchmark's workloads
 #   make asan    the tests under AddressSanitizer + UBSan, in build-asan/
@@ -48,22 +48,20 @@ define setup
 	meson compile -C $(1)
 endef
 
-# $(call run-tests,DIR,ENV): run DIR's tests, then count them.
+# $(call run-tests,DIR,ENV,ARGS): run DIR's tests, then count them.
 define run-tests
 	rm -f $(1)/meson-logs/testlog.json
 	-$(2) $(MESON_TEST) -C $(1) $(3)
 	@$(SUMMARY) $(1)
 endef
 
-build:
+build: deps
 	$(call setup,build,)
 
-check: deps
-	@$(MAKE) --no-print-directory build
+check: build
 	$(call run-tests,build,,)
 
-bench: deps
-	@$(MAKE) --no-print-directory build
+bench: build
 	build/bench/xen-mapcache-bench
 
 asan: deps
