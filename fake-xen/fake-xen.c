@@ -104,7 +104,7 @@ static struct {
     FakeXenMemory ram;
     FakeXenMemory grants;
     unsigned long *holes;
-    GTree *live;                /* start address -> FakeXenRange */
+    GTree *live;                /* FakeXenRange, by start address */
     FakeXenInjection inject[FAKE_XEN_GRANT_MAP + 1];
     FakeXenStats stats;         /* live_ranges, live_pages kept here too */
 } fake = {
@@ -290,11 +290,15 @@ static size_t memory_check_locked(FakeXenMemory *mem, const uint8_t *p,
 
 /* Live ranges */
 
-static gint compare_addr(gconstpointer a, gconstpointer b, gpointer unused)
+/*
+ * The tree's keys are the ranges themselves, ordered by start; ranges never
+ * overlap.  Only GLib 2.66 API is used, as QEMU allows no newer.
+ */
+static gint compare_range(gconstpointer a, gconstpointer b, gpointer unused)
 {
-    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    const FakeXenRange *x = a, *y = b;
 
-    return x < y ? -1 : x > y;
+    return x->start < y->start ? -1 : x->start > y->start;
 }
 
 static uintptr_t range_end(const FakeXenRange *r)
@@ -302,13 +306,22 @@ static uintptr_t range_end(const FakeXenRange *r)
     return r->start + r->pages * FAKE_XEN_PAGE_SIZE;
 }
 
-/* The live range with the highest start <= @addr, or NULL.  Locked. */
-static FakeXenRange *live_floor_locked(uintptr_t addr)
+/* g_tree_search() direction towards the range holding *@addr_ptr. */
+static gint search_holding(gconstpointer key, gconstpointer addr_ptr)
 {
-    GTreeNode *node = g_tree_upper_bound(fake.live, (gpointer)addr);
+    const FakeXenRange *r = key;
+    uintptr_t addr = *(const uintptr_t *)addr_ptr;
 
-    node = node ? g_tree_node_previous(node) : g_tree_node_last(fake.live);
-    return node ? g_tree_node_value(node) : NULL;
+    if (addr < r->start) {
+        return -1;
+    }
+    return addr >= range_end(r) ? 1 : 0;
+}
+
+/* The live range holding @addr, or NULL.  Locked. */
+static FakeXenRange *live_holding_locked(uintptr_t addr)
+{
+    return g_tree_search(fake.live, search_holding, &addr);
 }
 
 static void live_insert_locked(uintptr_t start, size_t pages,
@@ -317,7 +330,7 @@ static void live_insert_locked(uintptr_t start, size_t pages,
     FakeXenRange *r = g_new(FakeXenRange, 1);
 
     *r = (FakeXenRange) { .start = start, .pages = pages, .kind = kind };
-    g_tree_insert(fake.live, (gpointer)start, r);
+    g_tree_insert(fake.live, r, r);
     fake.stats.live_ranges++;
     fake.stats.live_pages += pages;
 }
@@ -326,37 +339,54 @@ static void live_remove_locked(FakeXenRange *r)
 {
     fake.stats.live_ranges--;
     fake.stats.live_pages -= r->pages;
-    g_tree_remove(fake.live, (gpointer)r->start);   /* frees r */
+    g_tree_remove(fake.live, r);   /* frees r */
+}
+
+typedef struct OverlapSearch {
+    uintptr_t start, end;
+    GPtrArray *found;
+} OverlapSearch;
+
+static gboolean collect_overlap(gpointer key, gpointer value, gpointer opaque)
+{
+    FakeXenRange *r = value;
+    OverlapSearch *search = opaque;
+
+    if (r->start >= search->end) {
+        return TRUE;                /* stop: the rest start later */
+    }
+    if (range_end(r) > search->start) {
+        g_ptr_array_add(search->found, r);
+    }
+    return FALSE;
 }
 
 /*
  * Forget every live range overlapping [@start, @end), which the kernel is
  * about to unmap or map over.  Returns true if exactly one range was
- * there, of @kind, and it matched exactly.
+ * there, of @kind, and it matched exactly: the common case, found in
+ * O(log n); anything else walks the tree.
  */
 static bool live_forget_overlap_locked(uintptr_t start, uintptr_t end,
                                        FakeXenKind kind)
 {
-    FakeXenRange *r = live_floor_locked(start);
-    bool exact = false;
-    int found = 0;
+    FakeXenRange *r = live_holding_locked(start);
+    OverlapSearch search = { .start = start, .end = end };
+    guint i;
 
-    if (!r || range_end(r) <= start) {
-        GTreeNode *node = g_tree_upper_bound(fake.live, (gpointer)start);
+    if (r && r->start == start && range_end(r) == end) {
+        bool exact = r->kind == kind;
 
-        r = node ? g_tree_node_value(node) : NULL;
-    }
-    while (r && r->start < end) {
-        FakeXenRange *next;
-        GTreeNode *node = g_tree_upper_bound(fake.live, (gpointer)r->start);
-
-        next = node ? g_tree_node_value(node) : NULL;
-        exact = r->start == start && range_end(r) == end && r->kind == kind;
-        found++;
         live_remove_locked(r);
-        r = next;
+        return exact;
     }
-    return found == 1 && exact;
+    search.found = g_ptr_array_new();
+    g_tree_foreach(fake.live, collect_overlap, &search);
+    for (i = 0; i < search.found->len; i++) {
+        live_remove_locked(g_ptr_array_index(search.found, i));
+    }
+    g_ptr_array_free(search.found, TRUE);
+    return false;
 }
 
 /* Reader registry */
@@ -441,7 +471,7 @@ void fake_xen_init(uint64_t ram_bytes, uint64_t grant_pages)
     memory_open(&fake.grants, "fake-xen-grants", grant_pages,
                 FAKE_XEN_GRANT_SALT);
     fake.holes = bitmap_new(ram_pages);
-    fake.live = g_tree_new_full(compare_addr, NULL, NULL, g_free);
+    fake.live = g_tree_new_full(compare_range, NULL, NULL, g_free);
     memset(&fake.stats, 0, sizeof(fake.stats));
     memset(fake.inject, 0, sizeof(fake.inject));
     fake.initialized = true;
@@ -501,7 +531,7 @@ bool fake_xen_is_live(const void *p, size_t len)
     bool live;
 
     pthread_mutex_lock(&fake.lock);
-    r = fake.live ? live_floor_locked(addr) : NULL;
+    r = fake.live ? live_holding_locked(addr) : NULL;
     live = r && addr + len <= range_end(r);
     pthread_mutex_unlock(&fake.lock);
     return live;
