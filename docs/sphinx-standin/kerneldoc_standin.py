@@ -16,7 +16,7 @@ from docutils.parsers.rst import Directive, directives
 
 __version__ = '1.0'
 
-COMMENT = re.compile(r'/\*\*\s*\n(.*?)\*/\s*\n(.*?(?:;|\{))', re.S)
+COMMENT = re.compile(r'/\*\*\s*\n(.*?)\*/\s*\n', re.S)
 IDENT = re.compile(r'^(?:(struct|union|enum|typedef)\s+)?(\w+)\s*(?::|-)\s*(.*)$')
 
 
@@ -34,9 +34,25 @@ def _comment_lines(body):
     return lines
 
 
-def _declaration(text):
-    text = text.rstrip('{').strip()
-    return re.sub(r'\s+', ' ', text)
+def _declaration(source, start, kind):
+    """The declaration after a comment: a prototype up to its ';', or a
+    whole struct, union or enum definition."""
+    depth = 0
+    for end in range(start, len(source)):
+        c = source[end]
+        if c == '{':
+            if kind == 'function':
+                break
+            depth += 1
+        elif c == '}':
+            depth -= 1
+        elif c == ';' and depth == 0:
+            end += 1
+            break
+    text = source[start:end].strip()
+    if kind == 'function':
+        return re.sub(r'\s+', ' ', text)
+    return text
 
 
 def parse_kernel_doc(source):
@@ -49,9 +65,10 @@ def parse_kernel_doc(source):
         if not ident:
             continue
         kind, name, summary = ident.groups()
+        kind = kind or 'function'
         text = '\n'.join(lines[1:]).strip('\n')
-        yield kind or 'function', name, summary, text, \
-            _declaration(match.group(2))
+        yield kind, name, summary, text, \
+            _declaration(source, match.end(), kind)
 
 
 class KernelDocStandinDirective(Directive):
