@@ -519,11 +519,18 @@ EOF
 tgit format-patch -q --cover-letter -o "$OUTDIR" "$base..$BRANCH"
 cover=$(ls "$OUTDIR"/0000-cover-letter.patch)
 
+# The benchmark's table: from a file, or from the project's build,
+# brought up to date first so that it measures the exported source.
 bench_output() {
     local bench=$PROJECT/build/bench/xen-mapcache-bench
     if [ -n "${XEN_MAPCACHE_BENCH_OUTPUT:-}" ]; then
         cat "$XEN_MAPCACHE_BENCH_OUTPUT"
     elif [ -x "$bench" ]; then
+        note "running $bench (about 10 s)" >&2
+        ninja -C "$PROJECT/build" bench/xen-mapcache-bench >/dev/null || {
+            echo "export-series: warning: cannot rebuild $bench" >&2
+            return 1
+        }
         "$bench"
     else
         return 1
@@ -575,7 +582,7 @@ bound.  Grant mappings go back to the granting domain at their last
 unpin, by design, so the grants ratio has no target.
 
 EOF
-    if out=$(bench_output 2>&1); then
+    if out=$(bench_output); then
         echo "$out" | sed -e 's/^./  &/; s/[ \t]*$//'
     else
         cat <<EOF
