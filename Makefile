@@ -14,7 +14,7 @@ SHELL := /bin/bash
 , := ,
 
 DEBS := libxen-dev libglib2.0-dev liburcu-dev meson ninja-build pkg-config \
-        gcc python3
+        gcc python3 python3-sphinx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 SUMMARY := python3 scripts/test-summary.py

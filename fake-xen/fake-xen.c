@@ -687,7 +687,7 @@ static void *mapping_establish(FakeXenMapping *m)
 
 /*
  * The frames of a foreign mapping, FAKE_XEN_NO_FRAME for holes, with
- * @err filled.  Returns 0, or the errno of the first hole if @err is NULL.
+ * @err filled.  Returns 0, or -errno for the first hole if @err is NULL.
  */
 static int foreign_frames_locked(const xen_pfn_t arr[], int err[],
                                  uint64_t *frames, size_t pages)
@@ -701,13 +701,13 @@ static int foreign_frames_locked(const xen_pfn_t arr[], int err[],
         if (err) {
             err[i] = valid ? 0 : -EINVAL;
         } else if (!valid) {
-            return EINVAL;
+            return -EINVAL;
         }
     }
     return 0;
 }
 
-/* Count and check a foreign map call; returns 0 or the errno to fail. */
+/* Count and check a foreign map call; returns 0 or -errno to fail. */
 static int foreign_prepare_locked(FakeXenMapping *m, const xen_pfn_t arr[],
                                   int err[])
 {
@@ -717,11 +717,11 @@ static int foreign_prepare_locked(FakeXenMapping *m, const xen_pfn_t arr[],
     fake.stats.pages_mapped += m->pages;
     fake.stats.fixed_maps += m->fixed;
     if (!fake.initialized) {
-        return ENXIO;
+        return -ENXIO;
     }
     e = take_injected_failure_locked(FAKE_XEN_FOREIGN_MAP);
     if (e || m->pages == 0) {
-        return e ? e : EINVAL;
+        return e ? -e : -EINVAL;
     }
     m->mem = &fake.ram;
     e = foreign_frames_locked(arr, err, m->frames, m->pages);
@@ -731,7 +731,7 @@ static int foreign_prepare_locked(FakeXenMapping *m, const xen_pfn_t arr[],
     return e;
 }
 
-/* Count and check a grant map call; returns 0 or the errno to fail. */
+/* Count and check a grant map call; returns 0 or -errno to fail. */
 static int grant_prepare_locked(FakeXenMapping *m, const uint32_t *refs)
 {
     size_t i;
@@ -740,15 +740,15 @@ static int grant_prepare_locked(FakeXenMapping *m, const uint32_t *refs)
     fake.stats.grant_map_calls++;
     fake.stats.grant_pages_mapped += m->pages;
     if (!fake.initialized) {
-        return ENXIO;
+        return -ENXIO;
     }
     e = take_injected_failure_locked(FAKE_XEN_GRANT_MAP);
     if (e || m->pages == 0) {
-        return e ? e : EINVAL;
+        return e ? -e : -EINVAL;
     }
     for (i = 0; i < m->pages; i++) {
         if (refs[i] >= fake.grants.pages) {
-            return EINVAL;
+            return -EINVAL;
         }
         m->frames[i] = refs[i];
     }
@@ -815,7 +815,7 @@ void *xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom,
     e = foreign_prepare_locked(&m, arr, err);
     pthread_mutex_unlock(&fake.lock);
     if (e) {
-        errno = e;
+        errno = -e;
         return NULL;
     }
     return mapping_establish(&m);
@@ -872,7 +872,7 @@ void *xengnttab_map_domain_grant_refs(xengnttab_handle *xgt,
     e = grant_prepare_locked(&m, refs);
     pthread_mutex_unlock(&fake.lock);
     if (e) {
-        errno = e;
+        errno = -e;
         return NULL;
     }
     return mapping_establish(&m);

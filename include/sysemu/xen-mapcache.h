@@ -15,13 +15,14 @@ typedef hwaddr (*phys_offset_to_gaddr_t)(hwaddr phys_offset,
                                          ram_addr_t size);
 
 /**
- * XenMapCacheKind: which of the mapcache's caches to look at
+ * enum XenMapCacheKind - which of the mapcache's caches to look at
  *
  * @XEN_MAPCACHE_RAM: foreign mappings of guest RAM (bucket granular)
  * @XEN_MAPCACHE_GRANTS_RO: read-only grant mappings (page granular)
  * @XEN_MAPCACHE_GRANTS_RW: read-write grant mappings (page granular)
+ * @XEN_MAPCACHE_KIND__MAX: the number of kinds
  */
-typedef enum XenMapCacheKind {
+typedef enum {
     XEN_MAPCACHE_RAM,
     XEN_MAPCACHE_GRANTS_RO,
     XEN_MAPCACHE_GRANTS_RW,
@@ -29,7 +30,7 @@ typedef enum XenMapCacheKind {
 } XenMapCacheKind;
 
 /**
- * XenMapCacheStats: counters of one cache, since its creation
+ * struct XenMapCacheStats - counters of one cache, since its creation
  *
  * @lookups_lock0: xen_map_cache() requests with @lock == 0
  * @lookups_lock1: xen_map_cache() requests with @lock != 0
@@ -46,7 +47,8 @@ typedef enum XenMapCacheKind {
  * @fruitless_chain_steps: those of @chain_steps that could not serve
  * @evictions: unpinned entries dropped to stay within the cache limit, or
  *     after a mapping failed with ENOMEM
- * @flushed: unpinned entries dropped by xen_invalidate_map_cache()
+ * @flushed: unpinned entries dropped by xen_invalidate_map_cache(), and
+ *     every entry dropped by xen_map_cache_fini()
  * @releases_queued: mappings detached and queued behind an RCU grace period
  * @releases_done: queued mappings actually unmapped; the difference with
  *     @releases_queued is what is still pending
