@@ -996,8 +996,11 @@ static void xen_invalidate_map_cache_entry_bh(void *opaque)
 }
 
 /*
- * A last unpin may run ram_block_notify_remove(), which must not run in a
- * coroutine: bounce to a bottom half.
+ * In a coroutine, do the work in a bottom half and yield until it is done.
+ * The previous implementation needed this because its last unpin ran
+ * ram_block_notify_remove(), which must not run in a coroutine; here that
+ * runs in the release callback, and the bounce is kept so that callers in
+ * coroutines see no change.
  */
 void coroutine_mixed_fn xen_invalidate_map_cache_entry(uint8_t *buffer)
 {
