@@ -68,6 +68,9 @@ static void rcu_fail(const char *what)
     abort();
 }
 
+__thread unsigned qemu_standin_rcu_depth
+    __attribute__((tls_model("initial-exec")));
+
 void qemu_standin_rcu_read_lock(void)
 {
     if (unlikely(!rcu_thread_registered)) {

@@ -29,14 +29,25 @@
 void qemu_standin_rcu_read_lock(void);
 void qemu_standin_rcu_read_unlock(void);
 
+/*
+ * Read sections nest; as in QEMU, only the outermost one reaches the RCU
+ * implementation, so a nested rcu_read_lock() costs a counter.
+ */
+extern __thread unsigned qemu_standin_rcu_depth
+    __attribute__((tls_model("initial-exec")));
+
 static inline void rcu_read_lock(void)
 {
-    qemu_standin_rcu_read_lock();
+    if (qemu_standin_rcu_depth++ == 0) {
+        qemu_standin_rcu_read_lock();
+    }
 }
 
 static inline void rcu_read_unlock(void)
 {
-    qemu_standin_rcu_read_unlock();
+    if (--qemu_standin_rcu_depth == 0) {
+        qemu_standin_rcu_read_unlock();
+    }
 }
 
 /* Wait until every read section begun before the call has ended. */
