@@ -29,7 +29,9 @@
  *   dummy), newest first.  Memory is in proportion to the entries;
  * - a hash table from each pointer handed out by a lock1 request to its
  *   pin record, so reverse lookups are O(1);
- * - an LRU list of the unpinned entries, least recently used first.
+ * - an LRU list of the unpinned entries, least recently used first;
+ * - 64 recent slots (MapCache.recent): per slot of bucket indexes, the
+ *   entry that last served a request there, tried before any walk.
  *
  * An entry maps whole buckets from the start of its first bucket; a
  * bitmap says which of its pages are valid, when the hypervisor refused
@@ -75,9 +77,24 @@
  * Locking and concurrency
  * -----------------------
  * Every public function may be called from any thread.  Each cache has a
- * QemuMutex (MapCache.lock) protecting everything in it but the two fields
- * the RCU callback updates with atomics (pending_bytes, releases_done).
- * Functions suffixed _locked need it held.  No function takes two caches'
+ * QemuMutex (MapCache.lock) protecting everything in it but the fields the
+ * RCU callback updates with atomics (pending_bytes, releases_done) and
+ * those the lock0 hit path reads without the lock (below).  Functions
+ * suffixed _locked need the lock held.
+ *
+ * The lock0 hit path, mapcache_hit_rcu(), takes no lock: inside a read
+ * section it reads the recent slot of the request's bucket index
+ * (MapCache.recent) and, if the unpinned, non-dummy entry there serves the
+ * request, returns a pointer into it.  This is safe because an entry's
+ * memory and range are released only by mapcache_release_rcu(), queued
+ * after mapcache_detach_locked() has cleared the entry's slot: a reader
+ * that still found the entry began its read section before the release
+ * was queued, and the grace period waits for it.  What it reads of the entry does not change while the entry is in
+ * the cache, but for xen_replace_cache_entry() on a dummy, which the path
+ * skips (MapCacheEntry.dummy is stored with release semantics after the
+ * rest).  Written under the lock and read by that path, with atomics:
+ * recent, pin_count, dummy, referenced; hits are counted in per-thread
+ * stripes (MapCacheHitStripe).  No function takes two caches'
  * locks at once, none waits for a grace period under a lock, and the
  * release callback takes no lock: in QEMU it runs in the RCU thread with
  * the BQL held, and callers of the mapcache may hold the BQL.
@@ -142,6 +159,8 @@ typedef struct MapCacheEntry {
                                     /* NULL when every page is */
     uint32_t pin_count;             /* lock1 requests not invalidated yet */
     bool dummy;                     /* anonymous stand-in, see top */
+    bool referenced;                /* hit without the lock since the */
+                                    /* eviction last looked at it */
     QLIST_ENTRY(MapCacheEntry) chain;
     QTAILQ_ENTRY(MapCacheEntry) lru;    /* in MapCache.lru iff unpinned */
 } MapCacheEntry;
@@ -159,6 +178,25 @@ typedef struct MapCachePin {
     bool dma;
 } MapCachePin;
 
+/*
+ * Each cache remembers, per slot of bucket indexes, the entry that last
+ * served a request there: the lookaside of the lookups, locked or not.
+ * Most requests hit a bucket used a moment before.
+ */
+#define MAPCACHE_RECENT_SLOTS 64
+
+/*
+ * Hits of the lock0 path that takes no lock, counted per stripe: threads
+ * take stripes in turn, and a stripe fills a cache line, so that threads
+ * hitting at once do not share one.
+ */
+#define MAPCACHE_HIT_STRIPES 16
+
+typedef struct MapCacheHitStripe {
+    size_t hits;
+    char pad[64 - sizeof(size_t)];
+} MapCacheHitStripe;
+
 struct MapCache {
     QemuMutex lock;
     const char *name;               /* for messages and trace events */
@@ -173,13 +211,17 @@ struct MapCache {
     GHashTable *buckets;            /* bucket index -> MapCacheBucket */
     GHashTable *pins;               /* pointer -> MapCachePin */
     QTAILQ_HEAD(, MapCacheEntry) lru;   /* unpinned, least recent first */
-    MapCacheEntry *last_entry;      /* the entry that served last */
+    /* Also read by mapcache_hit_rcu(), see mapcache_recent_slot(). */
+    MapCacheEntry *recent[MAPCACHE_RECENT_SLOTS];
     size_t live_bytes;              /* sizes of the entries in the cache */
     XenMapCacheStats stats;
 
     /* Updated with atomics by mapcache_release_rcu(), outside @lock. */
     size_t pending_bytes;           /* detached, not released yet */
     size_t releases_done;
+
+    /* Updated with atomics by mapcache_hit_rcu(), outside @lock. */
+    MapCacheHitStripe hit_stripes[MAPCACHE_HIT_STRIPES];
 };
 
 /* One request, as xen_map_cache() got it, and what follows from it. */
@@ -203,6 +245,8 @@ static MapCache *mapcache_grants_ro;
 static MapCache *mapcache_grants_rw;
 static QemuMutex mapcache_grants_lock;
 static xengnttab_handle *xen_region_gnttabdev;
+static unsigned mapcache_stripes_taken;
+static __thread unsigned mapcache_thread_stripe;   /* 1-based; 0: none */
 
 /* Arithmetic: buckets, pages, sizes. */
 
@@ -230,6 +274,12 @@ static unsigned long mapcache_pages(size_t bytes)
 static hwaddr mapcache_bucket_addr(const MapCache *mc, hwaddr index)
 {
     return index << mc->bucket_shift;
+}
+
+/* The recent slot of bucket @index: by index modulo the number of slots. */
+static MapCacheEntry **mapcache_recent_slot(MapCache *mc, hwaddr index)
+{
+    return &mc->recent[index % MAPCACHE_RECENT_SLOTS];
 }
 
 /*
@@ -334,6 +384,16 @@ static void mapcache_chain_remove_locked(MapCache *mc, MapCacheEntry *entry)
     }
 }
 
+/* No lookup, locked or not, finds @entry through its recent slot now. */
+static void mapcache_forget_recent_locked(MapCache *mc, MapCacheEntry *entry)
+{
+    MapCacheEntry **slot = mapcache_recent_slot(mc, entry->paddr_index);
+
+    if (*slot == entry) {
+        qatomic_rcu_set(slot, NULL);
+    }
+}
+
 /* Releasing ranges: always after a grace period. */
 
 /* Unmap a detached entry's range; no reader can point into it any more. */
@@ -378,9 +438,8 @@ static void mapcache_detach_locked(MapCache *mc, MapCacheEntry *entry)
     assert(!entry->pin_count);
     mapcache_chain_remove_locked(mc, entry);
     QTAILQ_REMOVE(&mc->lru, entry, lru);
-    if (mc->last_entry == entry) {
-        mc->last_entry = NULL;
-    }
+    /* Before call_rcu(): see "Locking and concurrency" at the top. */
+    mapcache_forget_recent_locked(mc, entry);
 
     mc->live_bytes -= entry->size;
     qatomic_add(&mc->pending_bytes, entry->size);
@@ -404,8 +463,10 @@ static void mapcache_detach_all_unpinned_locked(MapCache *mc,
 
 /*
  * Evict unpinned entries, least recently used first, until @size more
- * bytes fit under the limit.  Pinned entries may keep the cache above it:
- * the limit never fails a request.
+ * bytes fit under the limit.  An entry hit without the lock since it was
+ * last looked at gets a second chance at the tail of the list (CLOCK):
+ * those hits cannot move it there themselves.  Pinned entries may keep
+ * the cache above the limit: the limit never fails a request.
  *
  * Releases still pending do not count here, although they hold address
  * space until their grace period ends: evicting cannot make them end
@@ -417,10 +478,18 @@ static void mapcache_detach_all_unpinned_locked(MapCache *mc,
  */
 static void mapcache_make_room_locked(MapCache *mc, size_t size)
 {
+    uint64_t chances = mc->stats.entries - mc->stats.pinned_entries;
     MapCacheEntry *entry;
 
     while (mc->live_bytes + size > mc->max_size &&
            (entry = QTAILQ_FIRST(&mc->lru))) {
+        if (chances && qatomic_read(&entry->referenced)) {
+            chances--;
+            qatomic_set(&entry->referenced, false);
+            QTAILQ_REMOVE(&mc->lru, entry, lru);
+            QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
+            continue;
+        }
         trace_xen_map_cache_evict(mc->name, entry->vaddr_base, entry->size);
         mapcache_detach_locked(mc, entry);
         mc->stats.evictions++;
@@ -624,14 +693,14 @@ static MapCacheEntry *mapcache_find_locked(MapCache *mc,
 }
 
 /*
- * The entry serving @req, if one is in the cache.  The entry that served
- * last is tried first, and wins if it serves, pinned or not: most requests
- * hit the same bucket as the one before, and then need no walk.
+ * The entry serving @req, if one is in the cache.  The entry in the recent
+ * slot of its index is tried first, and wins if it serves, pinned or not:
+ * most requests hit a bucket used a moment before, and then need no walk.
  */
 static MapCacheEntry *mapcache_lookup_locked(MapCache *mc,
                                              const MapCacheRequest *req)
 {
-    MapCacheEntry *entry = mc->last_entry;
+    MapCacheEntry *entry = *mapcache_recent_slot(mc, req->index);
 
     if (entry && mapcache_entry_serves(entry, req)) {
         mc->stats.last_entry_hits++;
@@ -675,7 +744,7 @@ static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
         QTAILQ_REMOVE(&mc->lru, entry, lru);
         mc->stats.pinned_entries++;
     }
-    entry->pin_count++;
+    qatomic_set(&entry->pin_count, entry->pin_count + 1);
 
     if (!pin) {
         pin = g_new0(MapCachePin, 1);
@@ -714,7 +783,8 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
     if (--pin->count == 0) {
         g_hash_table_remove(mc->pins, ptr);
     }
-    if (--entry->pin_count == 0) {
+    qatomic_set(&entry->pin_count, entry->pin_count - 1);
+    if (!entry->pin_count) {
         mapcache_entry_unpinned_locked(mc, entry);
     }
     return true;
@@ -722,7 +792,11 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
 
 static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    mc->last_entry = entry;
+    MapCacheEntry **slot = mapcache_recent_slot(mc, entry->paddr_index);
+
+    if (*slot != entry) {
+        qatomic_rcu_set(slot, entry);
+    }
     if (!entry->pin_count && entry != QTAILQ_LAST(&mc->lru)) {
         QTAILQ_REMOVE(&mc->lru, entry, lru);
         QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
@@ -762,7 +836,6 @@ static uint8_t *mapcache_map_locked(MapCache *mc, MapCacheRequest *req)
     }
     if (!entry) {
         mc->stats.null_returns++;
-        mc->last_entry = NULL;
         return NULL;
     }
 
@@ -772,6 +845,66 @@ static uint8_t *mapcache_map_locked(MapCache *mc, MapCacheRequest *req)
         mapcache_pin_locked(mc, entry, entry->vaddr_base + req->offset,
                             req->dma);
     }
+    return entry->vaddr_base + req->offset;
+}
+
+/* Count a request, then serve it (or refuse it, if it does not @fit). */
+static uint8_t *mapcache_serve_locked(MapCache *mc, MapCacheRequest *req,
+                                      bool fits)
+{
+    if (req->pin) {
+        mc->stats.lookups_lock1++;
+    } else {
+        mc->stats.lookups_lock0++;
+    }
+    if (!fits) {
+        trace_xen_map_cache_too_large(mc->name, req->phys_addr, req->size);
+        mc->stats.null_returns++;
+        return NULL;
+    }
+    return mapcache_map_locked(mc, req);
+}
+
+static void mapcache_count_hit_rcu(MapCache *mc)
+{
+    if (!mapcache_thread_stripe) {
+        mapcache_thread_stripe = qatomic_fetch_inc(&mapcache_stripes_taken) %
+                                 MAPCACHE_HIT_STRIPES + 1;
+    }
+    qatomic_inc(&mc->hit_stripes[mapcache_thread_stripe - 1].hits);
+}
+
+static size_t mapcache_hits_rcu(MapCache *mc)
+{
+    size_t i, hits = 0;
+
+    for (i = 0; i < MAPCACHE_HIT_STRIPES; i++) {
+        hits += qatomic_read(&mc->hit_stripes[i].hits);
+    }
+    return hits;
+}
+
+/*
+ * The lock0 hit path, without the lock: a pointer into the entry in the
+ * recent slot of @req's index, if it serves @req and is neither pinned
+ * (pinned entries take the locked path, which counts locked reuses) nor a
+ * dummy.  See "Locking and concurrency" at the top for why this is safe.
+ */
+static uint8_t *mapcache_hit_rcu(MapCache *mc, const MapCacheRequest *req)
+{
+    MapCacheEntry *entry;
+
+    RCU_READ_LOCK_GUARD();
+    entry = qatomic_rcu_read(mapcache_recent_slot(mc, req->index));
+    if (!entry || qatomic_load_acquire(&entry->dummy) ||
+        qatomic_read(&entry->pin_count) ||
+        !mapcache_entry_serves(entry, req)) {
+        return NULL;
+    }
+    if (!qatomic_read(&entry->referenced)) {
+        qatomic_set(&entry->referenced, true);
+    }
+    mapcache_count_hit_rcu(mc);
     return entry->vaddr_base + req->offset;
 }
 
@@ -900,6 +1033,7 @@ uint8_t *xen_map_cache(MemoryRegion *mr,
     };
     MapCache *mc;
     uint8_t *p = NULL;
+    bool fits;
 
     if (grant && !lock) {
         /*
@@ -915,18 +1049,13 @@ uint8_t *xen_map_cache(MemoryRegion *mr,
 
     trace_xen_map_cache(phys_addr);
     mc = grant ? mapcache_grants_get(is_write) : mapcache;
-    WITH_QEMU_LOCK_GUARD(&mc->lock) {
-        if (req.pin) {
-            mc->stats.lookups_lock1++;
-        } else {
-            mc->stats.lookups_lock0++;
-        }
-        if (mapcache_request_fits(mc, &req, phys_addr)) {
-            p = mapcache_map_locked(mc, &req);
-        } else {
-            trace_xen_map_cache_too_large(mc->name, phys_addr, size);
-            mc->stats.null_returns++;
-        }
+    fits = mapcache_request_fits(mc, &req, phys_addr);
+    if (fits && !req.pin) {
+        p = mapcache_hit_rcu(mc, &req);
+    }
+    if (!p) {
+        QEMU_LOCK_GUARD(&mc->lock);
+        p = mapcache_serve_locked(mc, &req, fits);
     }
     trace_xen_map_cache_return(p);
     return p;
@@ -1020,9 +1149,11 @@ void coroutine_mixed_fn xen_invalidate_map_cache_entry(uint8_t *buffer)
 static void mapcache_trace_stats_locked(MapCache *mc)
 {
     XenMapCacheStats *s = &mc->stats;
+    size_t hits = mapcache_hits_rcu(mc);
 
-    trace_xen_map_cache_stats(mc->name, s->lookups_lock0 + s->lookups_lock1,
-                              s->last_entry_hits + s->chain_hits,
+    trace_xen_map_cache_stats(mc->name,
+                              s->lookups_lock0 + s->lookups_lock1 + hits,
+                              s->last_entry_hits + s->chain_hits + hits,
                               s->locked_reuses, s->new_mappings, s->remaps,
                               s->evictions, s->releases_queued,
                               qatomic_read(&mc->releases_done));
@@ -1074,6 +1205,7 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
     trace_xen_replace_cache_entry_dummy(old_phys_addr, new_phys_addr);
 
     /* The entry moves to the chain of the frames it now maps. */
+    mapcache_forget_recent_locked(mc, entry);
     mapcache_chain_remove_locked(mc, entry);
     mapcache_request_set_addr(mc, &req, new_phys_addr);
     entry->paddr_index = req.index;
@@ -1085,8 +1217,9 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
         mapcache_fatal("replacing a dummy mapping", new_phys_addr,
                        entry->size, errno);
     }
-    entry->dummy = false;
     mapcache_set_valid_pages(entry, err);
+    /* Last: mapcache_hit_rcu() skips dummies, see the top of the file. */
+    qatomic_store_release(&entry->dummy, false);
     ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
 
     if (!mapcache_entry_serves(entry, &req)) {
@@ -1108,13 +1241,17 @@ uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
 bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
 {
     MapCache *mc = mapcache_by_kind(kind);
+    size_t hits;
 
     memset(stats, 0, sizeof(*stats));
     if (!mc) {
         return false;
     }
     QEMU_LOCK_GUARD(&mc->lock);
+    hits = mapcache_hits_rcu(mc);
     *stats = mc->stats;
+    stats->lookups_lock0 += hits;
+    stats->last_entry_hits += hits;
     stats->releases_done = qatomic_read(&mc->releases_done);
     stats->mapped_bytes = mc->live_bytes + qatomic_read(&mc->pending_bytes);
     return true;
@@ -1128,7 +1265,8 @@ static void mapcache_drop_all_locked(MapCache *mc)
 
     g_hash_table_iter_init(&iter, mc->pins);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pin)) {
-        pin->entry->pin_count -= pin->count;
+        qatomic_set(&pin->entry->pin_count,
+                    pin->entry->pin_count - pin->count);
         if (!pin->entry->pin_count) {
             mc->stats.pinned_entries--;
             QTAILQ_INSERT_TAIL(&mc->lru, pin->entry, lru);

@@ -34,7 +34,8 @@ typedef enum {
  *
  * @lookups_lock0: xen_map_cache() requests with @lock == 0
  * @lookups_lock1: xen_map_cache() requests with @lock != 0
- * @last_entry_hits: requests served by the last entry used, without a walk
+ * @last_entry_hits: requests served by the entry that last served a request
+ *     at their bucket index (a recent slot), without a walk
  * @chain_hits: requests served by an entry found walking a chain
  * @locked_reuses: requests served by an entry that was already pinned
  * @locked_reuses_beyond_head: those of @locked_reuses whose entry was not
@@ -185,7 +186,8 @@ uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
  *     with Xen older than 4.10), or %NULL
  * @opaque: unused; kept for symmetry with xen_map_cache_init()
  * @max_size: bytes of address space the cache may keep mapped; unpinned
- *     entries are evicted, least recently used first, to stay below it
+ *     entries are evicted, least recently used first (with a second
+ *     chance for those hit without the lock), to stay below it
  *
  * Like xen_map_cache_init(), but neither reads nor changes %RLIMIT_AS.
  * Useful for small device-model domains, tests and benchmarks.  Must be
