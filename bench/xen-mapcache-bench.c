@@ -1425,8 +1425,8 @@ static double micro_rcu_section_once(unsigned iterations)
 
 /*
  * lock0 hits: every request a hit on an entry mapped beforehand, each in
- * its own read section, cycling through @nbuckets buckets (1: the
- * last-entry path; 16: the hash lookup).
+ * its own read section, cycling through @nbuckets buckets (1 or 16: each
+ * bucket's entry sits in the recent slot of its index either way).
  */
 typedef struct HitLoop {
     QemuThread thread;
