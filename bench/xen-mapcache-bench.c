@@ -314,20 +314,33 @@ static void ahci_issue(BenchTrace *t, BenchRng *rng, uint32_t slot)
                                    rng_percent(rng, 50)));
 }
 
-static void gen_ahci_ncq(BenchTrace *t, BenchRng *rng, unsigned requests)
+typedef void BenchIssue(BenchTrace *t, BenchRng *rng, uint32_t slot);
+
+/*
+ * @requests requests through @depth slots always busy, each completed in
+ * random order and its slot reused at once by @issue.
+ */
+static void gen_random_completion(BenchTrace *t, BenchRng *rng,
+                                  unsigned requests, uint32_t depth,
+                                  BenchIssue *issue)
 {
     uint32_t slot;
     unsigned n;
 
-    for (slot = 0; slot < AHCI_NCQ_DEPTH; slot++) {
-        ahci_issue(t, rng, slot);
+    for (slot = 0; slot < depth; slot++) {
+        issue(t, rng, slot);
     }
-    for (n = AHCI_NCQ_DEPTH; n < requests; n++) {
-        slot = rng_below(rng, AHCI_NCQ_DEPTH);
+    for (n = depth; n < requests; n++) {
+        slot = rng_below(rng, depth);
         trace_unpin(t, slot);
-        ahci_issue(t, rng, slot);
+        issue(t, rng, slot);
     }
-    trace_complete_all(t, AHCI_NCQ_DEPTH);
+    trace_complete_all(t, depth);
+}
+
+static void gen_ahci_ncq(BenchTrace *t, BenchRng *rng, unsigned requests)
+{
+    gen_random_completion(t, rng, requests, AHCI_NCQ_DEPTH, ahci_issue);
 }
 
 /*
@@ -562,18 +575,7 @@ static void over_issue(BenchTrace *t, BenchRng *rng, uint32_t slot)
 
 static void gen_over_limit(BenchTrace *t, BenchRng *rng, unsigned requests)
 {
-    uint32_t slot;
-    unsigned n;
-
-    for (slot = 0; slot < OVER_DEPTH; slot++) {
-        over_issue(t, rng, slot);
-    }
-    for (n = OVER_DEPTH; n < requests; n++) {
-        slot = rng_below(rng, OVER_DEPTH);
-        trace_unpin(t, slot);
-        over_issue(t, rng, slot);
-    }
-    trace_complete_all(t, OVER_DEPTH);
+    gen_random_completion(t, rng, requests, OVER_DEPTH, over_issue);
 }
 
 /*
