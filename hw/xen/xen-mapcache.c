@@ -80,25 +80,26 @@
  * QemuMutex (MapCache.lock) protecting everything in it but the fields the
  * RCU callback updates with atomics (pending_bytes, releases_done) and
  * those the lock0 hit path reads without the lock (below).  Functions
- * suffixed _locked need the lock held.
- *
- * The lock0 hit path, mapcache_hit_rcu(), takes no lock: inside a read
- * section it reads the recent slot of the request's bucket index
- * (MapCache.recent) and, if the unpinned, non-dummy entry there serves the
- * request, returns a pointer into it.  This is safe because an entry's
- * memory and range are released only by mapcache_release_rcu(), queued
- * after mapcache_detach_locked() has cleared the entry's slot: a reader
- * that still found the entry began its read section before the release
- * was queued, and the grace period waits for it.  What it reads of the entry does not change while the entry is in
- * the cache, but for xen_replace_cache_entry() on a dummy, which the path
- * skips (MapCacheEntry.dummy is stored with release semantics after the
- * rest).  Written under the lock and read by that path, with atomics:
- * recent, pin_count, dummy, referenced; hits are counted in per-thread
- * stripes (MapCacheHitStripe).  No function takes two caches'
+ * suffixed _locked need the lock held.  No function takes two caches'
  * locks at once, none waits for a grace period under a lock, and the
  * release callback takes no lock: in QEMU it runs in the RCU thread with
  * the BQL held, and callers of the mapcache may hold the BQL.
  * mapcache_grants_lock only serialises the creation of the grant caches.
+ *
+ * The lock0 hit path, mapcache_hit_rcu(), takes no lock: inside a read
+ * section it reads the recent slot of the request's bucket index and, if
+ * the unpinned, non-dummy entry there serves the request, returns a
+ * pointer into it.  This is safe because an entry's memory and range are
+ * released only by mapcache_release_rcu(), queued after
+ * mapcache_detach_locked() has cleared the entry's slot: a reader that
+ * still found the entry began its read section before the release was
+ * queued, and the grace period waits for it.  What the path reads of an
+ * entry does not change while the entry is in the cache, but for
+ * xen_replace_cache_entry() on a dummy, which the path skips
+ * (MapCacheEntry.dummy is cleared last, with release semantics).  Written
+ * under the lock and read by that path, with atomics: MapCache.recent and
+ * MapCacheEntry.pin_count, .dummy, .referenced; the path counts its hits
+ * in per-thread stripes (MapCacheHitStripe).
  */
 
 #include "qemu/osdep.h"
@@ -140,8 +141,8 @@
 #endif
 
 /*
- * Address space left to the rest of QEMU under a finite RLIMIT_AS
- * (measured: QEMU uses about 75 MiB besides the mapcache).
+ * Address space left to the rest of QEMU under a finite RLIMIT_AS (the
+ * previous implementation measured about 75 MiB besides the mapcache).
  */
 #define NON_MCACHE_MEMORY_SIZE (80 * MiB)
 
@@ -191,10 +192,11 @@ typedef struct MapCachePin {
  * hitting at once do not share one.
  */
 #define MAPCACHE_HIT_STRIPES 16
+#define MAPCACHE_CACHE_LINE 64      /* bytes, on the hosts Xen runs on */
 
 typedef struct MapCacheHitStripe {
     size_t hits;
-    char pad[64 - sizeof(size_t)];
+    char pad[MAPCACHE_CACHE_LINE - sizeof(size_t)];
 } MapCacheHitStripe;
 
 struct MapCache {
