@@ -44,12 +44,6 @@
 
 #define QEMU_BUILD_BUG_MSG(x, msg) _Static_assert(!(x), msg)
 #define QEMU_BUILD_BUG_ON(x) QEMU_BUILD_BUG_MSG(x, "not expecting: " #x)
-#define QEMU_BUILD_BUG_ON_STRUCT(x) \
-    struct { \
-        int:(x) ? -1 : 1; \
-    }
-#define QEMU_BUILD_BUG_ON_ZERO(x) (sizeof(QEMU_BUILD_BUG_ON_STRUCT(x)) - \
-                                   sizeof(QEMU_BUILD_BUG_ON_STRUCT(x)))
 
 #ifndef __has_feature
 #define __has_feature(x) 0

@@ -93,10 +93,8 @@
 #define DIV_ROUND_UP(n, d) (((n) + (d) - 1) / (d))
 
 /* Fails to compile when x is a pointer rather than an array. */
-#define QEMU_IS_ARRAY(x) (!__builtin_types_compatible_p(typeof(x), \
-                                                        typeof(&(x)[0])))
-#define ARRAY_SIZE(x) ((sizeof(x) / sizeof((x)[0])) + \
-                       QEMU_BUILD_BUG_ON_ZERO(!QEMU_IS_ARRAY(x)))
+/* Elements of the array @x (glib's G_N_ELEMENTS; QEMU also checks @x). */
+#define ARRAY_SIZE(x) G_N_ELEMENTS(x)
 
 #define RETRY_ON_EINTR(expr) ({                         \
         typeof(expr) __result;                          \

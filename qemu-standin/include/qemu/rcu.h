@@ -82,48 +82,51 @@ void drain_call_rcu(void);
  * must be its first member, so that @func can take a pointer to the
  * enclosing type; both are checked at compile time.
  */
-#define call_rcu(head, func, field)                                     \
-    call_rcu1(({                                                        \
-        char __attribute__((unused))                                    \
-            offset_must_be_zero[-offsetof(typeof(*(head)), field)],     \
-            func_type_invalid = (func) - (void (*)(typeof(head)))(func); \
-        &(head)->field;                                                 \
-    }),                                                                 \
-    (RCUCBFunc *)(func))
+#define call_rcu(head, func, field) ({                                  \
+        _Static_assert(offsetof(typeof(*(head)), field) == 0,           \
+                       "call_rcu: " #field " must be the first member"); \
+        _Static_assert(__builtin_types_compatible_p(                    \
+                           typeof(&*(func)), void (*)(typeof(head))),   \
+                       "call_rcu: " #func " must take " #head "'s type"); \
+        call_rcu1(&(head)->field, (RCUCBFunc *)(func));                 \
+    })
 
-#define g_free_rcu(obj, field)                                          \
-    call_rcu1(({                                                        \
-        char __attribute__((unused))                                    \
-            offset_must_be_zero[-offsetof(typeof(*(obj)), field)];      \
-        &(obj)->field;                                                  \
-    }),                                                                 \
-    (RCUCBFunc *)g_free)
+#define g_free_rcu(obj, field) ({                                       \
+        _Static_assert(offsetof(typeof(*(obj)), field) == 0,            \
+                       "g_free_rcu: " #field " must be the first member"); \
+        call_rcu1(&(obj)->field, (RCUCBFunc *)g_free);                  \
+    })
 
-typedef void RCUReadAuto;
-
-static inline RCUReadAuto *rcu_read_auto_lock(void)
+/*
+ * Scoped read sections, on the compiler's cleanup attribute: the section
+ * ends with the scope, or with the block of WITH_RCU_READ_LOCK_GUARD().
+ */
+static inline bool qemu_standin_rcu_guard_enter(void)
 {
     rcu_read_lock();
-    /* Any non-NULL value makes g_autoptr call the cleanup function. */
-    return (void *)(uintptr_t)0x1;
+    return true;
 }
 
-static inline void rcu_read_auto_unlock(RCUReadAuto *r)
+static inline void qemu_standin_rcu_guard_exit(bool *in_section)
 {
-    rcu_read_unlock();
+    if (*in_section) {
+        rcu_read_unlock();
+    }
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(RCUReadAuto, rcu_read_auto_unlock)
+#define QEMU_STANDIN_RCU_GUARD_VAR_(var)                                \
+    bool var                                                            \
+        __attribute__((cleanup(qemu_standin_rcu_guard_exit), unused))   \
+        = qemu_standin_rcu_guard_enter()
+
+#define RCU_READ_LOCK_GUARD() \
+    QEMU_STANDIN_RCU_GUARD_VAR_(glue(qemu_standin_rcu_guard, __COUNTER__))
+
+#define WITH_RCU_READ_LOCK_GUARD_(var)                                  \
+    for (QEMU_STANDIN_RCU_GUARD_VAR_(var); var;                         \
+         rcu_read_unlock(), var = false)
 
 #define WITH_RCU_READ_LOCK_GUARD() \
-    WITH_RCU_READ_LOCK_GUARD_(glue(_rcu_read_auto, __COUNTER__))
-
-#define WITH_RCU_READ_LOCK_GUARD_(var)                          \
-    for (g_autoptr(RCUReadAuto) var = rcu_read_auto_lock();     \
-         (var); rcu_read_auto_unlock(var), (var) = NULL)
-
-#define RCU_READ_LOCK_GUARD()                                   \
-    g_autoptr(RCUReadAuto) _rcu_read_auto G_GNUC_UNUSED =       \
-        rcu_read_auto_lock()
+    WITH_RCU_READ_LOCK_GUARD_(glue(qemu_standin_rcu_guard, __COUNTER__))
 
 #endif /* QEMU_RCU_H */
