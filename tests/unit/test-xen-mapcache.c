@@ -396,6 +396,41 @@ static void test_inmigrate_replace_needs_dummy(void)
 }
 
 /*
+ * A dummy replaced by frames of which one is a hole: the dummy is
+ * replaced all the same, the answer is NULL, and the valid pages show the
+ * new frames.  A size of 0 finds no dummy.
+ */
+static void test_inmigrate_replace_hole(void)
+{
+    hwaddr old = bucket(200), new = bucket(300), size = BUCKET_SIZE;
+    hwaddr hole = new + 5 * FRAME_SIZE;
+    FakeXenStats before;
+    uint8_t *p;
+
+    setup();
+    fake_xen_set_hole(old / FRAME_SIZE, size / FRAME_SIZE, true);
+    fake_xen_set_hole(hole / FRAME_SIZE, 1, true);
+    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
+    p = xen_map_cache(&xen_mapcache_test_other_mr, old, size, old,
+                      1, false, true);
+    g_assert_nonnull(p);
+
+    g_assert_null(xen_replace_cache_entry(old, new, 0));
+    g_assert_null(xen_replace_cache_entry(old, new, size));
+    g_assert_true(fake_xen_is_live(p, size));
+    check_bytes(p, new, 5 * FRAME_SIZE);
+    check_bytes(p + 6 * FRAME_SIZE, new + 6 * FRAME_SIZE,
+                size - 6 * FRAME_SIZE);
+    /* The replaced entry is no dummy any more: nothing is mapped over it. */
+    before = fake_stats();
+    g_assert_null(xen_replace_cache_entry(new, old, size));
+    g_assert_cmpuint(DELTA(fake_stats(), before, fixed_maps), ==, 0);
+    xen_invalidate_map_cache_entry(p);
+    check_notified_bytes_match_live();
+    teardown();
+}
+
+/*
  * Grants
  */
 
@@ -1812,6 +1847,8 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-mapcache/holes/null", test_holes_null);
     g_test_add_func("/xen-mapcache/inmigrate/dummy-replaced",
                     test_inmigrate_dummy_replaced);
+    g_test_add_func("/xen-mapcache/inmigrate/replace-hole",
+                    test_inmigrate_replace_hole);
     g_test_add_func("/xen-mapcache/inmigrate/replace-needs-dummy",
                     test_inmigrate_replace_needs_dummy);
     g_test_add_func("/xen-mapcache/grants/lazy", test_grants_lazy);
