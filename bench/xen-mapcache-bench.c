@@ -28,7 +28,7 @@
 #include "qemu/units.h"
 #include "sysemu/xen-mapcache.h"
 #include "test-xen-mapcache-stubs.h"
-#include "fake-xen.h"
+#include "test-xen-mapcache-fake-xen.h"
 
 #include <sched.h>
 #include <time.h>

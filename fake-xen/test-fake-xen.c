@@ -22,7 +22,7 @@
 #include <xenforeignmemory.h>
 #include <xengnttab.h>
 
-#include "fake-xen.h"
+#include "test-xen-mapcache-fake-xen.h"
 
 #define PAGE FAKE_XEN_PAGE_SIZE
 #define RAM_BYTES (64 << 20)

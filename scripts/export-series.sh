@@ -84,8 +84,8 @@ PATCH2_FILES="hw/xen/xen-mapcache.c hw/xen/xen-mapcache.c"
 PATCH3_FILES="tests/unit/test-xen-mapcache.c tests/unit/test-xen-mapcache.c
 tests/unit/test-xen-mapcache-stubs.c tests/unit/test-xen-mapcache-stubs.c
 tests/unit/test-xen-mapcache-stubs.h tests/unit/test-xen-mapcache-stubs.h
-fake-xen/fake-xen.c tests/unit/test-xen-mapcache-fake-xen.c
-fake-xen/fake-xen.h tests/unit/test-xen-mapcache-fake-xen.h"
+tests/unit/test-xen-mapcache-fake-xen.c tests/unit/test-xen-mapcache-fake-xen.c
+tests/unit/test-xen-mapcache-fake-xen.h tests/unit/test-xen-mapcache-fake-xen.h"
 PATCH4_FILES="docs/devel/xen-mapcache.rst docs/devel/xen-mapcache.rst"
 
 for f in hw/xen/xen-mapcache.c include/sysemu/xen-mapcache.h \
@@ -94,7 +94,7 @@ for f in hw/xen/xen-mapcache.c include/sysemu/xen-mapcache.h \
 done
 with_test=true
 for f in tests/unit/test-xen-mapcache.c tests/unit/test-xen-mapcache-stubs.c \
-         fake-xen/fake-xen.c fake-xen/fake-xen.h; do
+         tests/unit/test-xen-mapcache-fake-xen.c tests/unit/test-xen-mapcache-fake-xen.h; do
     if [ ! -f "$PROJECT/$f" ]; then
         with_test=false
         echo "export-series: warning: $PROJECT/$f is missing:" \
@@ -162,7 +162,6 @@ map_header exec/memory.h system/memory.h
 map_header exec/ram_addr.h system/ram_addr.h
 map_header exec/ramlist.h system/ramlist.h
 map_header block/aio.h qemu/aio.h
-sed_prog+='s|"fake-xen\.h"|"test-xen-mapcache-fake-xen.h"|g;'
 
 qemu_path() {   # a 9.2 path in this tree's layout
     echo "$1" | sed -e "$sed_prog"

@@ -31,7 +31,7 @@
 #include "qemu/thread.h"
 #include "qemu/units.h"
 #include "sysemu/xen-mapcache.h"
-#include "fake-xen.h"
+#include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
 /*

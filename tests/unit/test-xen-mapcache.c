@@ -27,7 +27,7 @@
 #include "block/aio.h"
 #include "exec/memory.h"
 #include "sysemu/xen-mapcache.h"
-#include "fake-xen.h"
+#include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
 #if HOST_LONG_BITS == 64

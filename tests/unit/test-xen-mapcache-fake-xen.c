@@ -3,7 +3,7 @@
  *
  * A fake Xen hypervisor: libxenforeignmemory and libxengnttab entry points
  * backed by memfds, with counters, failure injection and a registry of
- * ranges in use by readers.  See fake-xen.h.
+ * ranges in use by readers.  See test-xen-mapcache-fake-xen.h.
  *
  * Memory
  * ------
@@ -51,7 +51,7 @@
 #include <xenforeignmemory.h>
 #include <xengnttab.h>
 
-#include "fake-xen.h"
+#include "test-xen-mapcache-fake-xen.h"
 
 #define FAKE_XEN_RAM_SALT   0x5851F42D4C957F2DULL
 #define FAKE_XEN_GRANT_SALT 0x2545F4914F6CDD1DULL
