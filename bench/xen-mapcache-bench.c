@@ -22,6 +22,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qapi/error.h"
 #include "qemu/atomic.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
@@ -1276,7 +1277,7 @@ typedef struct BenchResult {
 static void bench_fresh_state(uint64_t limit)
 {
     fake_xen_init(BENCH_RAM_BYTES, BENCH_GRANT_PAGES);
-    xen_map_cache_init_limit(NULL, NULL, limit);
+    xen_map_cache_init_limit(NULL, NULL, limit, &error_abort);
 }
 
 /* One replay of @t on a fresh mapcache; returns its ns per operation. */
@@ -1772,8 +1773,8 @@ static void print_row(const BenchResult *res)
            c->fake.pages_mapped + c->fake.grant_pages_mapped,
            counts_unmaps(c));
     print_pair(17, c->total.chain_steps, c->total.fruitless_chain_steps);
-    print_pair(15, c->total.locked_reuses,
-               c->total.locked_reuses_beyond_head);
+    print_pair(15, c->total.pinned_reuses,
+               c->total.pinned_reuses_beyond_head);
     print_pair(13, c->total.releases_queued, c->total.releases_done);
     printf(" %6" PRIu64 " %8.1f %6" PRIu64 " %-4s %7.3f ",
            c->total.evictions, res->ns_per_op, res->bound.bound,
@@ -1849,9 +1850,9 @@ static void json_stats(const char *name, const XenMapCacheStats *s)
 {
     printf("\"%s\": {\"lookups_lock0\": %" PRIu64
            ", \"lookups_lock1\": %" PRIu64
-           ", \"last_entry_hits\": %" PRIu64 ", \"chain_hits\": %" PRIu64
-           ", \"locked_reuses\": %" PRIu64
-           ", \"locked_reuses_beyond_head\": %" PRIu64
+           ", \"recent_hits\": %" PRIu64 ", \"chain_hits\": %" PRIu64
+           ", \"pinned_reuses\": %" PRIu64
+           ", \"pinned_reuses_beyond_head\": %" PRIu64
            ", \"new_mappings\": %" PRIu64 ", \"pages_mapped\": %" PRIu64
            ", \"remaps\": %" PRIu64 ", \"chain_steps\": %" PRIu64
            ", \"fruitless_chain_steps\": %" PRIu64
@@ -1860,8 +1861,8 @@ static void json_stats(const char *name, const XenMapCacheStats *s)
            ", \"releases_done\": %" PRIu64 ", \"null_returns\": %" PRIu64
            ", \"entries\": %" PRIu64 ", \"pinned_entries\": %" PRIu64
            ", \"mapped_bytes\": %" PRIu64 "}",
-           name, s->lookups_lock0, s->lookups_lock1, s->last_entry_hits,
-           s->chain_hits, s->locked_reuses, s->locked_reuses_beyond_head,
+           name, s->lookups_lock0, s->lookups_lock1, s->recent_hits,
+           s->chain_hits, s->pinned_reuses, s->pinned_reuses_beyond_head,
            s->new_mappings, s->pages_mapped, s->remaps, s->chain_steps,
            s->fruitless_chain_steps, s->evictions, s->flushed,
            s->releases_queued, s->releases_done, s->null_returns,

@@ -107,6 +107,7 @@
 #include "hw/xen/xen_native.h"
 #include "qemu/units.h"
 #include "qemu/error-report.h"
+#include "qapi/error.h"
 #include "qemu/bitmap.h"
 #include "qemu/lockable.h"
 #include "qemu/queue.h"
@@ -139,6 +140,7 @@
 #define MCACHE_BUCKET_SHIFT 20
 #define MCACHE_MAX_SIZE     (32 * GiB)
 #endif
+#define MCACHE_BUCKET_SIZE  (1UL << MCACHE_BUCKET_SHIFT)
 
 /*
  * Address space left to the rest of QEMU under a finite RLIMIT_AS (the
@@ -207,7 +209,6 @@ struct MapCache {
     bool grants;                    /* grant cache: page granular */
     bool writable;                  /* grant cache mapped read-write */
     phys_offset_to_gaddr_t phys_offset_to_gaddr;
-    void *opaque;
 
     /* Protected by @lock. */
     GHashTable *buckets;            /* bucket index -> MapCacheBucket */
@@ -216,6 +217,8 @@ struct MapCache {
     /* Also read by mapcache_hit_rcu(), see mapcache_recent_slot(). */
     MapCacheEntry *recent[MAPCACHE_RECENT_SLOTS];
     size_t live_bytes;              /* sizes of the entries in the cache */
+    size_t pinned_bytes;            /* those of the pinned ones */
+    size_t peak_bytes;              /* of live_bytes + pending_bytes */
     XenMapCacheStats stats;
 
     /* Updated with atomics by mapcache_release_rcu(), outside @lock. */
@@ -622,6 +625,8 @@ static void mapcache_insert_locked(MapCache *mc, MapCacheEntry *entry)
     mapcache_chain_add_locked(mc, entry);
     QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
     mc->live_bytes += entry->size;
+    mc->peak_bytes = MAX(mc->peak_bytes,
+                         mc->live_bytes + qatomic_read(&mc->pending_bytes));
     mc->stats.entries++;
 }
 
@@ -705,7 +710,7 @@ static MapCacheEntry *mapcache_lookup_locked(MapCache *mc,
     MapCacheEntry *entry = *mapcache_recent_slot(mc, req->index);
 
     if (entry && mapcache_entry_serves(entry, req)) {
-        mc->stats.last_entry_hits++;
+        mc->stats.recent_hits++;
         return entry;
     }
     entry = mapcache_find_locked(mc, req, mapcache_entry_serves);
@@ -745,6 +750,7 @@ static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
     if (!entry->pin_count) {
         QTAILQ_REMOVE(&mc->lru, entry, lru);
         mc->stats.pinned_entries++;
+        mc->pinned_bytes += entry->size;
     }
     qatomic_set(&entry->pin_count, entry->pin_count + 1);
 
@@ -763,6 +769,7 @@ static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
 static void mapcache_entry_unpinned_locked(MapCache *mc, MapCacheEntry *entry)
 {
     mc->stats.pinned_entries--;
+    mc->pinned_bytes -= entry->size;
     QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
     if (mc->grants) {
         /* The granting domain expects its pages back. */
@@ -805,12 +812,12 @@ static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry)
     }
 }
 
-static void mapcache_count_reuse_locked(MapCache *mc, MapCacheEntry *entry)
+static void mapcache_count_pinned_reuse_locked(MapCache *mc, MapCacheEntry *entry)
 {
     if (entry->pin_count) {
-        mc->stats.locked_reuses++;
+        mc->stats.pinned_reuses++;
         if (entry != QLIST_FIRST(&entry->bucket->chain)) {
-            mc->stats.locked_reuses_beyond_head++;
+            mc->stats.pinned_reuses_beyond_head++;
         }
     }
 }
@@ -841,7 +848,7 @@ static uint8_t *mapcache_map_locked(MapCache *mc, MapCacheRequest *req)
         return NULL;
     }
 
-    mapcache_count_reuse_locked(mc, entry);
+    mapcache_count_pinned_reuse_locked(mc, entry);
     mapcache_touch_locked(mc, entry);
     if (req->pin) {
         mapcache_pin_locked(mc, entry, entry->vaddr_base + req->offset,
@@ -889,7 +896,7 @@ static size_t mapcache_hits_rcu(MapCache *mc)
 /*
  * The lock0 hit path, without the lock: a pointer into the entry in the
  * recent slot of @req's index, if it serves @req and is neither pinned
- * (pinned entries take the locked path, which counts locked reuses) nor a
+ * (pinned entries take the locked path, which counts pinned reuses) nor a
  * dummy.  See "Locking and concurrency" at the top for why this is safe.
  */
 static uint8_t *mapcache_hit_rcu(MapCache *mc, const MapCacheRequest *req)
@@ -950,7 +957,6 @@ static MapCache *mapcache_grants_get(bool is_write)
             mc->grants = true;
             mc->writable = is_write;
             mc->phys_offset_to_gaddr = mapcache->phys_offset_to_gaddr;
-            mc->opaque = mapcache->opaque;
             qatomic_store_release(slot, mc);
         }
     }
@@ -974,10 +980,16 @@ static MapCache *mapcache_by_kind(XenMapCacheKind kind)
 
 /* Public API. */
 
-void xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
-                              size_t max_size)
+bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
+                              size_t max_size, Error **errp)
 {
     assert(!mapcache);
+    if (max_size < MCACHE_BUCKET_SIZE) {
+        error_setg(errp, "mapcache: a limit of %zu bytes is less than one "
+                   "bucket (%zu bytes)", max_size, (size_t)MCACHE_BUCKET_SIZE);
+        return false;
+    }
+    max_size = MIN(max_size, MCACHE_MAX_SIZE);
     xen_region_gnttabdev = xengnttab_open(NULL, 0);
     if (xen_region_gnttabdev == NULL) {
         error_report("mapcache: Failed to open gnttab device");
@@ -986,8 +998,8 @@ void xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
     qemu_mutex_init(&mapcache_grants_lock);
     mapcache = mapcache_create("ram", MCACHE_BUCKET_SHIFT, max_size);
     mapcache->phys_offset_to_gaddr = f;
-    mapcache->opaque = opaque;
     trace_xen_map_cache_init(max_size, mapcache_bucket_size(mapcache));
+    return true;
 }
 
 /*
@@ -1016,7 +1028,7 @@ void xen_map_cache_init(phys_offset_to_gaddr_t f, void *opaque)
         }
     }
 
-    xen_map_cache_init_limit(f, opaque, max_size);
+    xen_map_cache_init_limit(f, opaque, max_size, &error_fatal);
     setrlimit(RLIMIT_AS, &rlimit_as);
 }
 
@@ -1155,8 +1167,8 @@ static void mapcache_trace_stats_locked(MapCache *mc)
 
     trace_xen_map_cache_stats(mc->name,
                               s->lookups_lock0 + s->lookups_lock1 + hits,
-                              s->last_entry_hits + s->chain_hits + hits,
-                              s->locked_reuses, s->new_mappings, s->remaps,
+                              s->recent_hits + s->chain_hits + hits,
+                              s->pinned_reuses, s->new_mappings, s->remaps,
                               s->evictions, s->releases_queued,
                               qatomic_read(&mc->releases_done));
 }
@@ -1253,9 +1265,15 @@ bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
     hits = mapcache_hits_rcu(mc);
     *stats = mc->stats;
     stats->lookups_lock0 += hits;
-    stats->last_entry_hits += hits;
+    stats->recent_hits += hits;
     stats->releases_done = qatomic_read(&mc->releases_done);
-    stats->mapped_bytes = mc->live_bytes + qatomic_read(&mc->pending_bytes);
+    stats->pending_ranges = stats->releases_queued - stats->releases_done;
+    stats->limit_bytes = mc->max_size;
+    stats->live_bytes = mc->live_bytes;
+    stats->pinned_bytes = mc->pinned_bytes;
+    stats->pending_bytes = qatomic_read(&mc->pending_bytes);
+    stats->peak_bytes = mc->peak_bytes;
+    stats->mapped_bytes = stats->live_bytes + stats->pending_bytes;
     return true;
 }
 
@@ -1271,6 +1289,7 @@ static void mapcache_drop_all_locked(MapCache *mc)
                     pin->entry->pin_count - pin->count);
         if (!pin->entry->pin_count) {
             mc->stats.pinned_entries--;
+            mc->pinned_bytes -= pin->entry->size;
             QTAILQ_INSERT_TAIL(&mc->lru, pin->entry, lru);
         }
         g_hash_table_iter_remove(&iter);

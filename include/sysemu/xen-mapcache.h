@@ -34,11 +34,11 @@ typedef enum {
  *
  * @lookups_lock0: xen_map_cache() requests with @lock == 0
  * @lookups_lock1: xen_map_cache() requests with @lock != 0
- * @last_entry_hits: requests served by the entry that last served a request
+ * @recent_hits: requests served by the entry that last served a request
  *     at their bucket index (a recent slot), without a walk
  * @chain_hits: requests served by an entry found walking a chain
- * @locked_reuses: requests served by an entry that was already pinned
- * @locked_reuses_beyond_head: those of @locked_reuses whose entry was not
+ * @pinned_reuses: requests served by an entry that was already pinned
+ * @pinned_reuses_beyond_head: those of @pinned_reuses whose entry was not
  *     the head of its chain
  * @new_mappings: foreign, grant or dummy mappings created
  * @pages_mapped: pages in @new_mappings
@@ -54,18 +54,30 @@ typedef enum {
  * @releases_done: queued mappings actually unmapped; the difference with
  *     @releases_queued is what is still pending
  * @null_returns: requests answered with NULL
- * @entries: entries currently in the cache
+ * @oversize: requests served whose mapping alone exceeds the cache limit
+ * @over_limit: new mappings made past the cache limit because nothing
+ *     could be freed or evicted (everything pinned or handed out within
+ *     the current RCU grace period)
+ * @freed_at_once: unpinned mappings unmapped without waiting for a grace
+ *     period, because one had already passed since a reader could last
+ *     get a pointer into them (and grant mappings at their last unpin)
+ * @entries: entries currently in the cache (each is one range, a kernel VMA)
  * @pinned_entries: those of @entries with a non-zero pin count
- * @mapped_bytes: bytes mapped by @entries plus the releases still pending
- *     (eviction keeps those of unpinned @entries under the cache limit)
+ * @pending_ranges: detached ranges whose release has not run yet
+ * @limit_bytes: the cache limit
+ * @live_bytes: bytes mapped by @entries
+ * @pinned_bytes: bytes mapped by @pinned_entries
+ * @pending_bytes: bytes mapped by @pending_ranges
+ * @peak_bytes: the most @live_bytes plus @pending_bytes ever reached
+ * @mapped_bytes: @live_bytes plus @pending_bytes
  */
 typedef struct XenMapCacheStats {
     uint64_t lookups_lock0;
     uint64_t lookups_lock1;
-    uint64_t last_entry_hits;
+    uint64_t recent_hits;
     uint64_t chain_hits;
-    uint64_t locked_reuses;
-    uint64_t locked_reuses_beyond_head;
+    uint64_t pinned_reuses;
+    uint64_t pinned_reuses_beyond_head;
     uint64_t new_mappings;
     uint64_t pages_mapped;
     uint64_t remaps;
@@ -76,8 +88,17 @@ typedef struct XenMapCacheStats {
     uint64_t releases_queued;
     uint64_t releases_done;
     uint64_t null_returns;
+    uint64_t oversize;
+    uint64_t over_limit;
+    uint64_t freed_at_once;
     uint64_t entries;
     uint64_t pinned_entries;
+    uint64_t pending_ranges;
+    uint64_t limit_bytes;
+    uint64_t live_bytes;
+    uint64_t pinned_bytes;
+    uint64_t pending_bytes;
+    uint64_t peak_bytes;
     uint64_t mapped_bytes;
 } XenMapCacheStats;
 
@@ -190,12 +211,18 @@ uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
  *     chance for those hit without the lock), to stay below it
  *
  * Like xen_map_cache_init(), but neither reads nor changes %RLIMIT_AS.
- * Useful for small device-model domains, tests and benchmarks.  Must be
- * called once, before any other mapcache function, or again after
- * xen_map_cache_fini().
+ * Useful for small device-model domains (``-accel xen,mapcache-max-size``),
+ * tests and benchmarks.  A @max_size above the cap (32 GiB on 64-bit
+ * hosts, 2 GiB on 32-bit ones) is taken as the cap: %SIZE_MAX asks for
+ * the largest cache there is.  Must be called once, before any other
+ * mapcache function, or again after xen_map_cache_fini().
+ *
+ * Returns: %true on success; %false with @errp set, and nothing set up, if
+ * @max_size is smaller than one bucket (1 MiB on 64-bit hosts, 64 KiB on
+ * 32-bit ones).  Exits if the grant device cannot be opened.
  */
-void xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
-                              size_t max_size);
+bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
+                              size_t max_size, Error **errp);
 
 /**
  * xen_map_cache_fini: release every mapping and free the mapcache

@@ -26,6 +26,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qapi/error.h"
 #include "qemu/atomic.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
@@ -224,7 +225,7 @@ static void mapcache_setup(unsigned buckets, size_t limit)
 {
     fake_xen_init((uint64_t)(buckets + GUEST_SPARE_BUCKETS) * BUCKET_SIZE,
                   0);
-    xen_map_cache_init_limit(NULL, NULL, limit);
+    xen_map_cache_init_limit(NULL, NULL, limit, &error_abort);
 }
 
 /*
@@ -650,10 +651,10 @@ static void stress_report(const StressCounts *sum, double secs)
     g_test_message("stress: mapcache: %" PRIu64 " new mappings, "
                    "%" PRIu64 " remaps, %" PRIu64 " evictions, "
                    "%" PRIu64 " flushed, %" PRIu64 " releases queued, "
-                   "%" PRIu64 " locked reuses; peak backlog %" PRIu64
+                   "%" PRIu64 " pinned reuses; peak backlog %" PRIu64
                    " releases pending, %" PRIu64 " MiB charged (limit %d MiB)",
                    s.new_mappings, s.remaps, s.evictions, s.flushed,
-                   s.releases_queued, s.locked_reuses, stress.peak_pending,
+                   s.releases_queued, s.pinned_reuses, stress.peak_pending,
                    stress.peak_charged / MiB, (int)(STRESS_LIMIT / MiB));
     g_test_message("stress: wrong bytes %" PRIu64 ", faulting reads "
                    "%" PRIu64 ", violations %" PRIu64 ", bad unmaps "
@@ -715,7 +716,7 @@ static void stress_check(const StressCounts *sum, uint64_t min_ops)
     xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &s);
     g_assert_cmpuint(s.evictions, >, 0);
     g_assert_cmpuint(s.remaps, >, 0);
-    g_assert_cmpuint(s.locked_reuses, >, 0);
+    g_assert_cmpuint(s.pinned_reuses, >, 0);
     g_assert_cmpuint(sum->flushes, >, 0);
 }
 

@@ -68,7 +68,7 @@ static void setup_with_limit(size_t limit)
     fake_xen_init(RAM_BYTES, GRANT_FRAMES);
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     xen_mapcache_test_get_counts(&notify_at_setup);
-    xen_map_cache_init_limit(NULL, NULL, limit);
+    xen_map_cache_init_limit(NULL, NULL, limit, &error_abort);
 }
 
 static void setup(void)
@@ -1213,7 +1213,7 @@ static void test_stats_counters(void)
     s = t;
     g_assert_nonnull(map0(a + 0x100, 16));      /* the recent entry again */
     t = ram_stats();
-    g_assert_cmpuint(DELTA(t, s, last_entry_hits), ==, 1);
+    g_assert_cmpuint(DELTA(t, s, recent_hits), ==, 1);
     g_assert_cmpuint(DELTA(t, s, new_mappings), ==, 0);
 
     forget_recent(70);
@@ -1231,7 +1231,7 @@ static void test_stats_counters(void)
     s = t;
     g_assert_nonnull(map0(a + 0x300, 16));      /* a pinned entry serves */
     t = ram_stats();
-    g_assert_cmpuint(DELTA(t, s, locked_reuses), ==, 1);
+    g_assert_cmpuint(DELTA(t, s, pinned_reuses), ==, 1);
     unmap(p);
     g_assert_cmpuint(ram_stats().pinned_entries, ==, 0);
 
@@ -1485,7 +1485,7 @@ static void act_unpin(void)
 {
     XenMapCacheStats stats = ram_stats();
 
-    g_assert_cmpuint(stats.locked_reuses_beyond_head, ==, 1);
+    g_assert_cmpuint(stats.pinned_reuses_beyond_head, ==, 1);
     unmap(reader_pin);
     g_assert_cmpuint(ram_stats().pinned_entries, ==, 0);
 }
@@ -1596,7 +1596,7 @@ static void test_scenario_reader_vs_writer(gconstpointer opaque)
  * and only takes an entry of exactly the size needed (upstream 9.2): it
  * stops at E2, sees the wrong size and remaps it, so map_calls moves; a
  * lookup that finds E2 instead of the pinned E1 fails the
- * locked_reuses_beyond_head count.
+ * pinned_reuses_beyond_head count.
  */
 static void test_scenario_locked_beyond_head(void)
 {
@@ -1627,8 +1627,8 @@ static void test_scenario_locked_beyond_head(void)
     g_assert_cmpuint(DELTA(fake_stats(), fbefore, map_calls), ==, 0);
     g_assert_cmpuint(DELTA(after, before, new_mappings), ==, 0);
     g_assert_cmpuint(DELTA(after, before, remaps), ==, 0);
-    g_assert_cmpuint(DELTA(after, before, locked_reuses), ==, 2);
-    g_assert_cmpuint(DELTA(after, before, locked_reuses_beyond_head), ==, 2);
+    g_assert_cmpuint(DELTA(after, before, pinned_reuses), ==, 2);
+    g_assert_cmpuint(DELTA(after, before, pinned_reuses_beyond_head), ==, 2);
     g_assert_true(p == e1);
     g_assert_true(q == e1 + 0x3000);
     check_bytes(p, base, BUCKET_SIZE);
