@@ -103,13 +103,16 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/resource.h>
 /* xen_native.h must come before any other Xen header. */
 #include "hw/xen/xen_native.h"
+#include <xengnttab.h>
 #include "qemu/units.h"
 #include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "qemu/bitmap.h"
 #include "qemu/lockable.h"
+#include "qemu/main-loop.h"
 #include "qemu/queue.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
@@ -124,9 +127,6 @@
 #include "sysemu/xen-mapcache.h"
 #include "hw/xen/xen.h"
 #include "trace.h"
-
-#include <sys/resource.h>
-#include <xengnttab.h>
 
 /*
  * Bucket size, and the most address space the cache keeps mapped: the
@@ -161,6 +161,7 @@ typedef struct MapCacheEntry {
     unsigned long *valid_mapping;   /* bit set if the page is mapped; */
                                     /* NULL when every page is */
     uint32_t pin_count;             /* lock1 requests not invalidated yet */
+    unsigned long stamp;            /* grace period to wait for, see top */
     bool dummy;                     /* anonymous stand-in, see top */
     bool referenced;                /* hit without the lock since the */
                                     /* eviction last looked at it */
@@ -177,6 +178,7 @@ struct MapCacheBucket {
 typedef struct MapCachePin {
     uint8_t *ptr;                   /* key in MapCache.pins */
     MapCacheEntry *entry;
+    ram_addr_t ram_addr;            /* what @ptr was mapped as */
     uint32_t count;                 /* times @ptr was handed out pinned */
     bool dma;
 } MapCachePin;
@@ -225,6 +227,18 @@ struct MapCache {
     size_t pending_bytes;           /* detached, not released yet */
     size_t releases_done;
 
+    /*
+     * Grace periods, counted by one self-queued RCU callback: see "Freeing
+     * at once" at the top.  @gp_wanted is written under @lock; the others
+     * by whoever holds @gp_in_flight, with atomics.
+     */
+    struct rcu_head gp_rcu;
+    bool gp_in_flight;              /* gp_rcu is queued */
+    bool gp_stopped;                /* teardown: never queue it again */
+    unsigned long gp_queued;        /* times gp_rcu was queued */
+    unsigned long gp_done;          /* times it ran */
+    unsigned long gp_wanted;        /* the newest stamp */
+
     /* Updated with atomics by mapcache_hit_rcu(), outside @lock. */
     MapCacheHitStripe hit_stripes[MAPCACHE_HIT_STRIPES];
 };
@@ -237,7 +251,7 @@ typedef struct MapCacheRequest {
     bool pin;                       /* a lock1 request */
     bool dma;
     bool dummy;                     /* make an anonymous stand-in */
-    /* Derived by mapcache_request_set_addr(). */
+    /* Derived by mapcache_request_init(). */
     hwaddr index;                   /* first bucket */
     size_t offset;                  /* of @phys_addr in the first bucket */
     size_t map_size;                /* bytes an entry must map */
@@ -288,40 +302,61 @@ static MapCacheEntry **mapcache_recent_slot(MapCache *mc, hwaddr index)
 }
 
 /*
- * Fill in what follows from @phys_addr and @req->size: the bucket index,
- * the size of the mapping (size 0 means one bucket; otherwise the offset
- * plus the size rounded up to whole buckets) and the pages the request
- * touches (at least one).  @req->size must not exceed the cache limit.
+ * Fill in what follows from @phys_addr and @size: the bucket index, the
+ * size of the mapping (size 0 means one bucket; otherwise the offset plus
+ * the size rounded up to whole buckets) and the pages the request touches
+ * (at least one).  False if the bytes touched would reach the last
+ * address of the 64-bit space (RAM_ADDR_INVALID) or the mapping would
+ * exceed MCACHE_MAX_SIZE: no request can be served then, whatever the
+ * limit.  Every sum is checked before it is made, so no size wraps.
  */
-static void mapcache_request_set_addr(const MapCache *mc,
-                                      MapCacheRequest *req, hwaddr phys_addr)
+static bool mapcache_request_init(const MapCache *mc, MapCacheRequest *req,
+                                  hwaddr phys_addr, hwaddr size)
 {
     size_t in_page = phys_addr & (XC_PAGE_SIZE - 1);
 
     req->phys_addr = phys_addr;
+    req->size = size;
     req->index = mapcache_bucket_index(mc, phys_addr);
     req->offset = mapcache_bucket_offset(mc, phys_addr);
     req->first_page = mapcache_pages(req->offset);
-    if (req->size) {
+    if (MAX(size, 1) > RAM_ADDR_INVALID - phys_addr ||
+        size > MCACHE_MAX_SIZE - req->offset) {
+        return false;
+    }
+    if (size) {
         /* Buckets are a power of two: no division on the hot path. */
-        req->map_size = ROUND_UP(req->offset + req->size,
+        req->map_size = ROUND_UP(req->offset + size,
                                  mapcache_bucket_size(mc));
-        req->nr_pages = DIV_ROUND_UP(in_page + req->size, XC_PAGE_SIZE);
+        req->nr_pages = DIV_ROUND_UP(in_page + size, XC_PAGE_SIZE);
     } else {
         req->map_size = mapcache_bucket_size(mc);
         req->nr_pages = 1;
     }
+    return true;
 }
 
-/* Set up @req for @phys_addr; false if its mapping exceeds the limit. */
-static bool mapcache_request_fits(const MapCache *mc, MapCacheRequest *req,
-                                  hwaddr phys_addr)
+/*
+ * The grant reference of the first page @req's entry maps; false if a
+ * page of the entry would have no reference (below the grant region, or
+ * beyond grant_ref_t).
+ */
+static bool mapcache_request_first_ref(const MapCache *mc,
+                                       const MapCacheRequest *req,
+                                       uint32_t *first_ref)
 {
-    if (req->size > mc->max_size) {
+    hwaddr base = mapcache_bucket_addr(mc, req->index);
+    hwaddr ref;
+
+    if (base < req->ram_offset) {
         return false;
     }
-    mapcache_request_set_addr(mc, req, phys_addr);
-    return req->map_size <= mc->max_size;
+    ref = (base - req->ram_offset) >> XC_PAGE_SHIFT;
+    if (ref > UINT32_MAX - (mapcache_pages(req->map_size) - 1)) {
+        return false;
+    }
+    *first_ref = ref;
+    return true;
 }
 
 static bool mapcache_pages_valid(const MapCacheEntry *entry,
@@ -340,18 +375,22 @@ static bool mapcache_entry_serves(const MapCacheEntry *entry,
            mapcache_pages_valid(entry, req->first_page, req->nr_pages);
 }
 
+/* xen_replace_cache_entry() takes a dummy of exactly the size asked. */
 static bool mapcache_entry_is_dummy_for(const MapCacheEntry *entry,
                                         const MapCacheRequest *req)
 {
     return entry->dummy && entry->paddr_index == req->index &&
-           entry->size >= req->map_size;
+           entry->size == req->map_size;
 }
 
-static G_NORETURN void mapcache_fatal(const char *what, hwaddr addr,
-                                      size_t size, int err)
+static G_NORETURN void mapcache_fatal(MapCache *mc, const char *what,
+                                      hwaddr addr, size_t size, int err)
 {
     error_report("mapcache: %s at guest address 0x%" HWADDR_PRIx
-                 " (size 0x%zx) failed: %s", what, addr, size, strerror(err));
+                 " (size 0x%zx) failed: %s; the %s cache holds 0x%zx bytes"
+                 " live, 0x%zx of them pinned, and 0x%zx pending release",
+                 what, addr, size, strerror(err), mc->name, mc->live_bytes,
+                 mc->pinned_bytes, qatomic_read(&mc->pending_bytes));
     exit(EXIT_FAILURE);
 }
 
@@ -389,37 +428,140 @@ static void mapcache_chain_remove_locked(MapCache *mc, MapCacheEntry *entry)
     }
 }
 
-/* No lookup, locked or not, finds @entry through its recent slot now. */
+/* Grace periods: when an entry may be unmapped at once. */
+
+/* Has the callback numbered @stamp run?  Wraps safely. */
+static bool mapcache_gp_passed(MapCache *mc, unsigned long stamp)
+{
+    return (long)(qatomic_load_acquire(&mc->gp_done) - stamp) >= 0;
+}
+
+static void mapcache_grace_period_rcu(struct rcu_head *head);
+
+/* Queue the grace-period callback unless it is queued already. */
+static void mapcache_queue_grace_period(MapCache *mc)
+{
+    if (qatomic_read(&mc->gp_in_flight) ||
+        qatomic_cmpxchg(&mc->gp_in_flight, false, true)) {
+        return;
+    }
+    if (qatomic_read(&mc->gp_stopped)) {
+        qatomic_set(&mc->gp_in_flight, false);
+        return;
+    }
+    qatomic_set(&mc->gp_queued, mc->gp_queued + 1);
+    call_rcu1(&mc->gp_rcu, mapcache_grace_period_rcu);
+}
+
+/*
+ * Count a grace period, and queue the next one while a stamp waits for
+ * it.  Takes no lock: the stamping side publishes @gp_wanted before it
+ * looks at @gp_in_flight, this side publishes @gp_in_flight before it
+ * looks at @gp_wanted, so one of them queues the callback a new stamp
+ * needs (and the cmpxchg in mapcache_queue_grace_period() lets only one).
+ */
+static void mapcache_grace_period_rcu(struct rcu_head *head)
+{
+    MapCache *mc = container_of(head, MapCache, gp_rcu);
+    unsigned long done = qatomic_read(&mc->gp_queued);
+
+    qatomic_store_release(&mc->gp_done, done);
+    qatomic_set(&mc->gp_in_flight, false);
+    smp_mb();
+    if ((long)(qatomic_read(&mc->gp_wanted) - done) > 0) {
+        mapcache_queue_grace_period(mc);
+    }
+}
+
+/*
+ * A reader may have got a pointer into @entry just now: stamp it with the
+ * number of the first callback queued from now on.  Its grace period
+ * begins after this moment, so once it has run no reader can point into
+ * @entry from before.  A callback already queued began its grace period
+ * earlier and proves nothing.
+ */
+static void mapcache_stamp_locked(MapCache *mc, MapCacheEntry *entry)
+{
+    if (mc->grants) {
+        return;     /* grant mappings never reach a reader unpinned */
+    }
+    entry->stamp = qatomic_read(&mc->gp_queued) + 1;
+    qatomic_set(&mc->gp_wanted, entry->stamp);
+    smp_mb();
+    mapcache_queue_grace_period(mc);
+}
+
+/*
+ * No lookup, locked or not, finds @entry through its recent slot now; the
+ * lock-free path may have handed it out until this moment.
+ */
 static void mapcache_forget_recent_locked(MapCache *mc, MapCacheEntry *entry)
 {
     MapCacheEntry **slot = mapcache_recent_slot(mc, entry->paddr_index);
 
     if (*slot == entry) {
         qatomic_rcu_set(slot, NULL);
+        mapcache_stamp_locked(mc, entry);
     }
 }
 
-/* Releasing ranges: always after a grace period. */
+static bool mapcache_in_recent_slot_locked(MapCache *mc,
+                                           MapCacheEntry *entry)
+{
+    return *mapcache_recent_slot(mc, entry->paddr_index) == entry;
+}
 
-/* Unmap a detached entry's range; no reader can point into it any more. */
+/*
+ * Can @entry, unpinned, be unmapped now?  Not while the lock-free path
+ * can hand it out, nor before a grace period that began after its last
+ * hand-out has ended.
+ */
+static bool mapcache_entry_freeable_locked(MapCache *mc,
+                                           MapCacheEntry *entry)
+{
+    return !mapcache_in_recent_slot_locked(mc, entry) &&
+           mapcache_gp_passed(mc, entry->stamp);
+}
+
+/*
+ * Unmapping at once runs ram_block_notify_remove() here, and the block
+ * RAM registrar must run neither in a coroutine nor outside the main
+ * thread.  Elsewhere ranges wait for the RCU thread.
+ */
+static bool mapcache_may_free_here(void)
+{
+    return qemu_in_main_thread() && !qemu_in_coroutine();
+}
+
+/* Releasing ranges. */
+
+/* Unmap a range that no reader can point into any more. */
 static void mapcache_unmap_entry(MapCache *mc, MapCacheEntry *entry)
 {
     hwaddr addr = mapcache_bucket_addr(mc, entry->paddr_index);
     int rc;
 
+    if (!entry->dummy) {
+        ram_block_notify_remove(entry->vaddr_base, entry->size, entry->size);
+    }
     if (mc->grants) {
         rc = xengnttab_unmap(xen_region_gnttabdev, entry->vaddr_base,
                              mapcache_pages(entry->size));
     } else if (entry->dummy) {
         rc = munmap(entry->vaddr_base, entry->size);
     } else {
-        ram_block_notify_remove(entry->vaddr_base, entry->size, entry->size);
         rc = xenforeignmemory_unmap(xen_fmem, entry->vaddr_base,
                                     mapcache_pages(entry->size));
     }
     if (rc) {
-        mapcache_fatal("unmapping", addr, entry->size, errno);
+        mapcache_fatal(mc, "unmapping", addr, entry->size, errno);
     }
+}
+
+static void mapcache_entry_free(MapCacheEntry *entry)
+{
+    g_free(entry->valid_mapping);
+    g_free(entry);
 }
 
 static void mapcache_release_rcu(MapCacheEntry *entry)
@@ -430,75 +572,163 @@ static void mapcache_release_rcu(MapCacheEntry *entry)
     mapcache_unmap_entry(mc, entry);
     qatomic_sub(&mc->pending_bytes, entry->size);
     qatomic_inc(&mc->releases_done);
-    g_free(entry->valid_mapping);
-    g_free(entry);
+    mapcache_entry_free(entry);
 }
 
-/*
- * Take an unpinned @entry out of the cache: nobody finds it any more, and
- * its range is released once every reader that may point into it is done.
- */
-static void mapcache_detach_locked(MapCache *mc, MapCacheEntry *entry)
+/* Take an unpinned @entry out of the cache: nobody finds it any more. */
+static void mapcache_take_out_locked(MapCache *mc, MapCacheEntry *entry)
 {
     assert(!entry->pin_count);
     mapcache_chain_remove_locked(mc, entry);
     QTAILQ_REMOVE(&mc->lru, entry, lru);
-    /* Before call_rcu(): see "Locking and concurrency" at the top. */
     mapcache_forget_recent_locked(mc, entry);
-
     mc->live_bytes -= entry->size;
-    qatomic_add(&mc->pending_bytes, entry->size);
     mc->stats.entries--;
+}
+
+/*
+ * Take @entry out of the cache and release its range once every reader
+ * that may point into it is done.  The slot is cleared before call_rcu():
+ * see "Locking and concurrency" at the top.
+ */
+static void mapcache_detach_locked(MapCache *mc, MapCacheEntry *entry)
+{
+    mapcache_take_out_locked(mc, entry);
+    qatomic_add(&mc->pending_bytes, entry->size);
     mc->stats.releases_queued++;
     trace_xen_map_cache_release_queued(mc->name, entry->vaddr_base,
                                        entry->size);
     call_rcu(entry, mapcache_release_rcu, rcu);
 }
 
-static void mapcache_detach_all_unpinned_locked(MapCache *mc,
-                                                uint64_t *counter)
+/* Take @entry out of the cache and unmap it now: it is freeable. */
+static void mapcache_free_locked(MapCache *mc, MapCacheEntry *entry)
+{
+    mapcache_take_out_locked(mc, entry);
+    trace_xen_map_cache_free(mc->name, entry->vaddr_base, entry->size);
+    mapcache_unmap_entry(mc, entry);
+    mc->stats.freed_at_once++;
+    mapcache_entry_free(entry);
+}
+
+/* Give @entry back: at once if it is freeable, else after a grace period. */
+static void mapcache_release_locked(MapCache *mc, MapCacheEntry *entry)
+{
+    if (mapcache_entry_freeable_locked(mc, entry)) {
+        mapcache_free_locked(mc, entry);
+    } else {
+        mapcache_detach_locked(mc, entry);
+    }
+}
+
+/* Release every unpinned entry; returns how many. */
+static uint64_t mapcache_release_all_unpinned_locked(MapCache *mc)
 {
     MapCacheEntry *entry;
+    uint64_t count = 0;
 
     while ((entry = QTAILQ_FIRST(&mc->lru))) {
-        mapcache_detach_locked(mc, entry);
-        (*counter)++;
+        mapcache_release_locked(mc, entry);
+        count++;
+    }
+    return count;
+}
+
+/* The limit. */
+
+static void mapcache_lru_move_to_tail_locked(MapCache *mc,
+                                             MapCacheEntry *entry)
+{
+    if (entry != QTAILQ_LAST(&mc->lru)) {
+        QTAILQ_REMOVE(&mc->lru, entry, lru);
+        QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
     }
 }
 
 /*
- * Evict unpinned entries, least recently used first, until @size more
- * bytes fit under the limit.  An entry hit without the lock since it was
- * last looked at gets a second chance at the tail of the list (CLOCK):
- * those hits cannot move it there themselves.  Pinned entries may keep
- * the cache above the limit: the limit never fails a request.
- *
- * Releases still pending do not count here, although they hold address
- * space until their grace period ends: evicting cannot make them end
- * sooner, and each eviction adds to them.  Counting them shrank the cache
- * under a burst of misses, which made more misses and more pending bytes
- * (see docs/devel/xen-mapcache.rst).  They show in the mapped_bytes
- * counter; a mapping that fails with ENOMEM drops every unpinned entry
- * and retries once.
+ * CLOCK: an entry hit without the lock since the LRU last looked at it
+ * gets a second chance at the tail of the list (those hits cannot move it
+ * there themselves).  True if @entry got one.
  */
-static void mapcache_make_room_locked(MapCache *mc, size_t size)
+static bool mapcache_second_chance_locked(MapCache *mc, MapCacheEntry *entry)
+{
+    if (!qatomic_read(&entry->referenced)) {
+        return false;
+    }
+    qatomic_set(&entry->referenced, false);
+    mapcache_lru_move_to_tail_locked(mc, entry);
+    return true;
+}
+
+static size_t mapcache_held_bytes(MapCache *mc)
+{
+    return mc->live_bytes + qatomic_read(&mc->pending_bytes);
+}
+
+/*
+ * Unmap freeable entries at once, least recently used first, until @size
+ * more bytes fit under the limit, live and pending bytes together, or
+ * until @size is SIZE_MAX and every freeable entry is gone.  One pass over
+ * the unpinned entries at most.  Returns how many were freed.
+ */
+static uint64_t mapcache_free_lru_locked(MapCache *mc, size_t size)
+{
+    uint64_t looks = mc->stats.entries - mc->stats.pinned_entries;
+    uint64_t freed = 0;
+    MapCacheEntry *entry, *next;
+
+    for (entry = QTAILQ_FIRST(&mc->lru); entry && looks; entry = next) {
+        if (size != SIZE_MAX && mapcache_held_bytes(mc) + size <= mc->max_size) {
+            break;
+        }
+        next = QTAILQ_NEXT(entry, lru);
+        looks--;
+        if (mapcache_entry_freeable_locked(mc, entry) &&
+            !mapcache_second_chance_locked(mc, entry)) {
+            mapcache_free_locked(mc, entry);
+            freed++;
+        }
+    }
+    return freed;
+}
+
+/*
+ * Detach unpinned entries, least recently used first (CLOCK), until @size
+ * more bytes fit under the limit, live bytes only: what is detached stays
+ * mapped until its grace period ends, so counting it here would only empty
+ * the cache.
+ */
+static void mapcache_evict_lru_locked(MapCache *mc, size_t size)
 {
     uint64_t chances = mc->stats.entries - mc->stats.pinned_entries;
     MapCacheEntry *entry;
 
     while (mc->live_bytes + size > mc->max_size &&
            (entry = QTAILQ_FIRST(&mc->lru))) {
-        if (chances && qatomic_read(&entry->referenced)) {
+        if (chances && mapcache_second_chance_locked(mc, entry)) {
             chances--;
-            qatomic_set(&entry->referenced, false);
-            QTAILQ_REMOVE(&mc->lru, entry, lru);
-            QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
             continue;
         }
         trace_xen_map_cache_evict(mc->name, entry->vaddr_base, entry->size);
         mapcache_detach_locked(mc, entry);
         mc->stats.evictions++;
     }
+}
+
+/*
+ * Make room for @size more bytes: free what is freeable (where that may
+ * run), then evict into call_rcu().  False if live plus pending bytes
+ * still exceed the limit with @size: everything left is pinned, handed
+ * out within the current grace period, or pending.  The limit never
+ * fails a request.
+ */
+static bool mapcache_make_room_locked(MapCache *mc, size_t size)
+{
+    if (mapcache_may_free_here()) {
+        mc->stats.evictions += mapcache_free_lru_locked(mc, size);
+    }
+    mapcache_evict_lru_locked(mc, size);
+    return mapcache_held_bytes(mc) + size <= mc->max_size;
 }
 
 /*
@@ -516,7 +746,11 @@ static void mapcache_recycle_covered_locked(MapCache *mc,
     }
     QLIST_FOREACH_SAFE(entry, &bucket->chain, chain, next) {
         if (!entry->pin_count && entry->size <= req->map_size) {
-            mapcache_detach_locked(mc, entry);
+            if (mapcache_may_free_here()) {
+                mapcache_release_locked(mc, entry);
+            } else {
+                mapcache_detach_locked(mc, entry);
+            }
             mc->stats.remaps++;
         }
     }
@@ -542,13 +776,12 @@ static void mapcache_set_valid_pages(MapCacheEntry *entry, const int *err)
     }
 }
 
-static void *mapcache_map_foreign_once(MapCacheEntry *entry, void *fixed,
-                                       int *err)
+static void *mapcache_map_foreign_once(MapCache *mc, hwaddr index,
+                                       size_t size, void *fixed, int *err)
 {
-    unsigned long i, nr_pages = mapcache_pages(entry->size);
+    unsigned long i, nr_pages = mapcache_pages(size);
     g_autofree xen_pfn_t *pfns = g_new(xen_pfn_t, nr_pages);
-    hwaddr first_pfn = entry->paddr_index <<
-                       (entry->mc->bucket_shift - XC_PAGE_SHIFT);
+    hwaddr first_pfn = index << (mc->bucket_shift - XC_PAGE_SHIFT);
 
     for (i = 0; i < nr_pages; i++) {
         pfns[i] = first_pfn + i;
@@ -564,26 +797,41 @@ static void *mapcache_map_foreign_once(MapCacheEntry *entry, void *fixed,
 }
 
 /*
- * Map @entry's guest frames.  When the kernel is out of address space,
- * give back every unpinned entry (their releases are queued, not waited
- * for: the caller is usually inside a read section) and retry once.
+ * Map @size bytes of guest frames from bucket @index, at @fixed if not
+ * NULL; @err gets one status per page.  When the kernel is out of address
+ * space, unmap every freeable entry at once and retry; exit if nothing
+ * could be freed or the retry fails too.
  */
-static void mapcache_map_foreign_locked(MapCache *mc, MapCacheEntry *entry)
+static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr index,
+                                         size_t size, void *fixed, int *err)
 {
-    hwaddr addr = mapcache_bucket_addr(mc, entry->paddr_index);
+    hwaddr addr = mapcache_bucket_addr(mc, index);
+    void *vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
+
+    if (!vaddr && errno == ENOMEM && mapcache_may_free_here()) {
+        uint64_t freed = mapcache_free_lru_locked(mc, SIZE_MAX);
+
+        trace_xen_map_cache_enomem_retry(mc->name, addr, size, freed);
+        mc->stats.evictions += freed;
+        if (freed) {
+            vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
+        } else {
+            errno = ENOMEM;
+        }
+    }
+    if (!vaddr) {
+        mapcache_fatal(mc, "mapping guest frames", addr, size, errno);
+    }
+    return vaddr;
+}
+
+static void mapcache_map_ram(MapCache *mc, MapCacheEntry *entry)
+{
     g_autofree int *err = g_new0(int, mapcache_pages(entry->size));
 
-    entry->vaddr_base = mapcache_map_foreign_once(entry, NULL, err);
-    if (!entry->vaddr_base && errno == ENOMEM) {
-        trace_xen_map_cache_enomem_retry(mc->name, addr, entry->size);
-        mapcache_detach_all_unpinned_locked(mc, &mc->stats.evictions);
-        entry->vaddr_base = mapcache_map_foreign_once(entry, NULL, err);
-    }
-    if (!entry->vaddr_base) {
-        mapcache_fatal("mapping guest frames", addr, entry->size, errno);
-    }
+    entry->vaddr_base = mapcache_map_foreign_locked(mc, entry->paddr_index,
+                                                    entry->size, NULL, err);
     mapcache_set_valid_pages(entry, err);
-    ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
 }
 
 static void mapcache_map_grants(MapCache *mc, MapCacheEntry *entry,
@@ -591,10 +839,11 @@ static void mapcache_map_grants(MapCache *mc, MapCacheEntry *entry,
 {
     unsigned long i, nr_pages = mapcache_pages(entry->size);
     g_autofree uint32_t *refs = g_new(uint32_t, nr_pages);
-    hwaddr first_ref = entry->paddr_index -
-                       (req->ram_offset >> XC_PAGE_SHIFT);
     int prot = PROT_READ | (mc->writable ? PROT_WRITE : 0);
+    uint32_t first_ref = 0;
 
+    /* xen_map_cache() refused requests whose references do not fit. */
+    assert(mapcache_request_first_ref(mc, req, &first_ref));
     for (i = 0; i < nr_pages; i++) {
         refs[i] = first_ref + i;
     }
@@ -602,19 +851,19 @@ static void mapcache_map_grants(MapCache *mc, MapCacheEntry *entry,
                                                         nr_pages, xen_domid,
                                                         refs, prot);
     if (!entry->vaddr_base) {
-        mapcache_fatal("mapping grant references", req->phys_addr,
+        mapcache_fatal(mc, "mapping grant references", req->phys_addr,
                        entry->size, errno);
     }
 }
 
 /* Anonymous memory standing in for frames not known yet (migration). */
-static void mapcache_map_dummy(MapCacheEntry *entry,
+static void mapcache_map_dummy(MapCache *mc, MapCacheEntry *entry,
                                const MapCacheRequest *req)
 {
     entry->vaddr_base = mmap(NULL, entry->size, PROT_READ | PROT_WRITE,
                              MAP_ANONYMOUS | MAP_SHARED, -1, 0);
     if (entry->vaddr_base == MAP_FAILED) {
-        mapcache_fatal("mapping a dummy range", req->phys_addr,
+        mapcache_fatal(mc, "mapping a dummy range", req->phys_addr,
                        entry->size, errno);
     }
 }
@@ -625,14 +874,15 @@ static void mapcache_insert_locked(MapCache *mc, MapCacheEntry *entry)
     mapcache_chain_add_locked(mc, entry);
     QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
     mc->live_bytes += entry->size;
-    mc->peak_bytes = MAX(mc->peak_bytes,
-                         mc->live_bytes + qatomic_read(&mc->pending_bytes));
+    mc->peak_bytes = MAX(mc->peak_bytes, mapcache_held_bytes(mc));
     mc->stats.entries++;
 }
 
 /*
  * Map a new entry for @req.  The result may still not serve @req, if the
- * hypervisor refused a page it touches.
+ * hypervisor refused a page it touches.  Guest RAM and grant mappings are
+ * announced to the RAM block notifiers; dummies are not (see
+ * xen_replace_cache_entry()).
  */
 static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
                                                 const MapCacheRequest *req)
@@ -645,13 +895,21 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
     entry->dummy = req->dummy;
 
     mapcache_recycle_covered_locked(mc, req);
-    mapcache_make_room_locked(mc, entry->size);
+    if (!mapcache_make_room_locked(mc, entry->size)) {
+        mc->stats.over_limit++;
+        trace_xen_map_cache_over_limit(mc->name, req->phys_addr, entry->size,
+                                       mc->live_bytes,
+                                       qatomic_read(&mc->pending_bytes));
+    }
     if (req->dummy) {
-        mapcache_map_dummy(entry, req);
+        mapcache_map_dummy(mc, entry, req);
     } else if (mc->grants) {
         mapcache_map_grants(mc, entry, req);
     } else {
-        mapcache_map_foreign_locked(mc, entry);
+        mapcache_map_ram(mc, entry);
+    }
+    if (!entry->dummy) {
+        ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
     }
     mapcache_insert_locked(mc, entry);
 
@@ -736,15 +994,15 @@ static MapCacheEntry *mapcache_get_entry_locked(MapCache *mc,
 /* Pinning. */
 
 static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
-                                uint8_t *ptr, bool dma)
+                                uint8_t *ptr, const MapCacheRequest *req)
 {
     MapCachePin *pin = g_hash_table_lookup(mc->pins, ptr);
 
     if (entry->pin_count == UINT32_MAX) {
         error_report("mapcache: pin count overflow on the entry at guest "
-                     "address 0x%" HWADDR_PRIx " (size 0x%zx, host %p)",
+                     "address 0x%" HWADDR_PRIx " (size 0x%zx, host %p): %s",
                      mapcache_bucket_addr(mc, entry->paddr_index),
-                     entry->size, entry->vaddr_base);
+                     entry->size, entry->vaddr_base, strerror(EOVERFLOW));
         abort();
     }
     if (!entry->pin_count) {
@@ -758,28 +1016,38 @@ static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
         pin = g_new0(MapCachePin, 1);
         pin->ptr = ptr;
         pin->entry = entry;
+        pin->ram_addr = req->phys_addr;
         g_hash_table_insert(mc->pins, ptr, pin);
     }
     assert(pin->entry == entry);
     pin->count++;
-    pin->dma |= dma;
+    pin->dma |= req->dma;
 }
 
-/* Put an entry whose last pin went away back among the unpinned ones. */
-static void mapcache_entry_unpinned_locked(MapCache *mc, MapCacheEntry *entry)
+/*
+ * Drop @count pins of @entry; at the last one it goes back among the
+ * unpinned entries.  Returns true then.
+ */
+static bool mapcache_drop_pins_locked(MapCache *mc, MapCacheEntry *entry,
+                                      uint32_t count)
 {
+    qatomic_set(&entry->pin_count, entry->pin_count - count);
+    if (entry->pin_count) {
+        return false;
+    }
     mc->stats.pinned_entries--;
     mc->pinned_bytes -= entry->size;
     QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
-    if (mc->grants) {
-        /* The granting domain expects its pages back. */
-        mapcache_detach_locked(mc, entry);
-    } else {
-        mapcache_make_room_locked(mc, 0);
-    }
+    return true;
 }
 
-/* Drop one pin taken through @ptr; false if @ptr pins nothing here. */
+/*
+ * Drop one pin taken through @ptr; false if @ptr pins nothing here.  At
+ * the last unpin a grant mapping is unmapped before this returns: the
+ * granting domain ends foreign access as soon as the request completes,
+ * and fails while the grant is still mapped.  No reader can hold a
+ * pointer into it (grants are never mapped unpinned).
+ */
 static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
 {
     MapCachePin *pin = g_hash_table_lookup(mc->pins, ptr);
@@ -792,33 +1060,52 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
     if (--pin->count == 0) {
         g_hash_table_remove(mc->pins, ptr);
     }
-    qatomic_set(&entry->pin_count, entry->pin_count - 1);
-    if (!entry->pin_count) {
-        mapcache_entry_unpinned_locked(mc, entry);
+    if (mapcache_drop_pins_locked(mc, entry, 1)) {
+        if (mc->grants) {
+            mapcache_free_locked(mc, entry);
+        } else {
+            mapcache_make_room_locked(mc, 0);
+        }
     }
     return true;
 }
 
+/* @entry serves a request now: it goes to the recent slot and LRU tail. */
 static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry)
 {
     MapCacheEntry **slot = mapcache_recent_slot(mc, entry->paddr_index);
 
     if (*slot != entry) {
+        if (*slot) {
+            /* Displaced: the lock-free path handed it out until now. */
+            mapcache_stamp_locked(mc, *slot);
+        }
         qatomic_rcu_set(slot, entry);
     }
-    if (!entry->pin_count && entry != QTAILQ_LAST(&mc->lru)) {
-        QTAILQ_REMOVE(&mc->lru, entry, lru);
-        QTAILQ_INSERT_TAIL(&mc->lru, entry, lru);
+    if (!entry->pin_count) {
+        mapcache_lru_move_to_tail_locked(mc, entry);
     }
+    mapcache_stamp_locked(mc, entry);
 }
 
-static void mapcache_count_pinned_reuse_locked(MapCache *mc, MapCacheEntry *entry)
+static void mapcache_count_pinned_reuse_locked(MapCache *mc,
+                                               MapCacheEntry *entry)
 {
     if (entry->pin_count) {
         mc->stats.pinned_reuses++;
         if (entry != QLIST_FIRST(&entry->bucket->chain)) {
             mc->stats.pinned_reuses_beyond_head++;
         }
+    }
+}
+
+static void mapcache_count_lookup_locked(MapCache *mc,
+                                         const MapCacheRequest *req)
+{
+    if (req->pin) {
+        mc->stats.lookups_lock1++;
+    } else {
+        mc->stats.lookups_lock0++;
     }
 }
 
@@ -829,13 +1116,16 @@ static void mapcache_count_pinned_reuse_locked(MapCache *mc, MapCacheEntry *entr
  */
 static uint8_t *mapcache_map_locked(MapCache *mc, MapCacheRequest *req)
 {
-    MapCacheEntry *entry = mapcache_get_entry_locked(mc, req);
+    MapCacheEntry *entry;
 
+    mapcache_count_lookup_locked(mc, req);
+    entry = mapcache_get_entry_locked(mc, req);
 #ifdef XEN_COMPAT_PHYSMAP
-    if (!entry && mc->phys_offset_to_gaddr) {
-        mapcache_request_set_addr(mc, req,
-                                  mc->phys_offset_to_gaddr(req->phys_addr,
-                                                           req->size));
+    if (!entry && mc->phys_offset_to_gaddr &&
+        mapcache_request_init(mc, req,
+                              mc->phys_offset_to_gaddr(req->phys_addr,
+                                                       req->size),
+                              req->size)) {
         entry = mapcache_get_entry_locked(mc, req);
     }
 #endif
@@ -848,30 +1138,26 @@ static uint8_t *mapcache_map_locked(MapCache *mc, MapCacheRequest *req)
         return NULL;
     }
 
+    if (req->map_size > mc->max_size) {
+        mc->stats.oversize++;
+        trace_xen_map_cache_oversize(mc->name, req->phys_addr, req->size,
+                                     mc->max_size);
+    }
     mapcache_count_pinned_reuse_locked(mc, entry);
     mapcache_touch_locked(mc, entry);
     if (req->pin) {
-        mapcache_pin_locked(mc, entry, entry->vaddr_base + req->offset,
-                            req->dma);
+        mapcache_pin_locked(mc, entry, entry->vaddr_base + req->offset, req);
     }
     return entry->vaddr_base + req->offset;
 }
 
-/* Count a request, then serve it (or refuse it, if it does not @fit). */
-static uint8_t *mapcache_serve_locked(MapCache *mc, MapCacheRequest *req,
-                                      bool fits)
+/* Count and trace a request that no mapping can serve. */
+static uint8_t *mapcache_refuse(MapCache *mc, const MapCacheRequest *req)
 {
-    if (req->pin) {
-        mc->stats.lookups_lock1++;
-    } else {
-        mc->stats.lookups_lock0++;
-    }
-    if (!fits) {
-        trace_xen_map_cache_too_large(mc->name, req->phys_addr, req->size);
-        mc->stats.null_returns++;
-        return NULL;
-    }
-    return mapcache_map_locked(mc, req);
+    QEMU_LOCK_GUARD(&mc->lock);
+    mapcache_count_lookup_locked(mc, req);
+    mc->stats.null_returns++;
+    return NULL;
 }
 
 static void mapcache_count_hit_rcu(MapCache *mc)
@@ -1022,9 +1308,19 @@ void xen_map_cache_init(phys_offset_to_gaddr_t f, void *opaque)
             warn_report("QEMU's maximum size of virtual"
                         " memory is not infinity");
         }
+        if (rlimit_as.rlim_max < NON_MCACHE_MEMORY_SIZE + MCACHE_BUCKET_SIZE) {
+            error_report("mapcache: a hard RLIMIT_AS of %" PRIu64 " bytes"
+                         " is too small: at least %" PRIu64 " are needed,"
+                         " one bucket of the mapcache above the %" PRIu64
+                         " bytes left to the rest of QEMU",
+                         (uint64_t)rlimit_as.rlim_max,
+                         (uint64_t)(NON_MCACHE_MEMORY_SIZE +
+                                    MCACHE_BUCKET_SIZE),
+                         (uint64_t)NON_MCACHE_MEMORY_SIZE);
+            exit(EXIT_FAILURE);
+        }
         if (rlimit_as.rlim_max < MCACHE_MAX_SIZE + NON_MCACHE_MEMORY_SIZE) {
-            max_size = rlimit_as.rlim_max > NON_MCACHE_MEMORY_SIZE ?
-                       rlimit_as.rlim_max - NON_MCACHE_MEMORY_SIZE : 0;
+            max_size = rlimit_as.rlim_max - NON_MCACHE_MEMORY_SIZE;
         }
     }
 
@@ -1040,36 +1336,39 @@ uint8_t *xen_map_cache(MemoryRegion *mr,
 {
     bool grant = xen_mr_is_grants(mr);
     MapCacheRequest req = {
-        .size = size,
         .ram_offset = ram_addr_offset,
         .pin = lock != 0,
         .dma = dma,
     };
     MapCache *mc;
     uint8_t *p = NULL;
-    bool fits;
+    uint32_t first_ref;
 
     if (grant && !lock) {
-        /*
-         * Grants are only supported via address_space_map(). Anything
-         * else is considered a user/guest error.
-         *
-         * QEMU generally doesn't expect these mappings to ever fail, so
-         * if this happens we report an error message and abort().
-         */
-        error_report("Tried to access a grant reference without mapping it.");
+        /* Only address_space_map() may map grants: the caller is buggy. */
+        error_report("mapcache: lock0 request for grant memory at "
+                     "0x%" HWADDR_PRIx " (size 0x%" HWADDR_PRIx "): grants "
+                     "are only mapped pinned", phys_addr, size);
         abort();
     }
 
     trace_xen_map_cache(phys_addr);
     mc = grant ? mapcache_grants_get(is_write) : mapcache;
-    fits = mapcache_request_fits(mc, &req, phys_addr);
-    if (fits && !req.pin) {
+    if (!mapcache_request_init(mc, &req, phys_addr, size)) {
+        trace_xen_map_cache_too_large(mc->name, phys_addr, size);
+        return mapcache_refuse(mc, &req);
+    }
+    if (grant && !mapcache_request_first_ref(mc, &req, &first_ref)) {
+        trace_xen_map_cache_bad_grant_ref(mc->name, phys_addr, size,
+                                          ram_addr_offset);
+        return mapcache_refuse(mc, &req);
+    }
+    if (!req.pin) {
         p = mapcache_hit_rcu(mc, &req);
     }
     if (!p) {
         QEMU_LOCK_GUARD(&mc->lock);
-        p = mapcache_serve_locked(mc, &req, fits);
+        p = mapcache_map_locked(mc, &req);
     }
     trace_xen_map_cache_return(p);
     return p;
@@ -1081,14 +1380,14 @@ static ram_addr_t mapcache_ram_addr_from_ptr(MapCache *mc, uint8_t *ptr)
 
     QEMU_LOCK_GUARD(&mc->lock);
     pin = g_hash_table_lookup(mc->pins, ptr);
-    if (!pin) {
-        return RAM_ADDR_INVALID;
-    }
-    return mapcache_bucket_addr(mc, pin->entry->paddr_index) +
-           (ptr - pin->entry->vaddr_base);
+    return pin ? pin->ram_addr : RAM_ADDR_INVALID;
 }
 
-/* Only pointers that a lock1 request returned are known, as upstream. */
+/*
+ * Only pointers that a lock1 request returned are known; each answers
+ * with the address it was mapped as, even after xen_replace_cache_entry()
+ * gave its entry other frames.
+ */
 ram_addr_t xen_ram_addr_from_mapcache(void *ptr)
 {
     XenMapCacheKind kind;
@@ -1139,11 +1438,10 @@ static void xen_invalidate_map_cache_entry_bh(void *opaque)
 }
 
 /*
- * In a coroutine, do the work in a bottom half and yield until it is done.
- * The previous implementation needed this because its last unpin ran
- * ram_block_notify_remove(), which must not run in a coroutine; here that
- * runs in the release callback, and the bounce is kept so that callers in
- * coroutines see no change.
+ * The last unpin may unmap a grant mapping or free RAM mappings at once,
+ * and so run ram_block_notify_remove(), which must not run in a
+ * coroutine: there, the work is done in a bottom half while the
+ * coroutine yields.
  */
 void coroutine_mixed_fn xen_invalidate_map_cache_entry(uint8_t *buffer)
 {
@@ -1173,14 +1471,16 @@ static void mapcache_trace_stats_locked(MapCache *mc)
                               qatomic_read(&mc->releases_done));
 }
 
+/* One trace event per pin taken for DMA: they outlive the flush. */
 static void mapcache_trace_pinned_dma_locked(MapCache *mc)
 {
     GHashTableIter iter;
     MapCachePin *pin;
+    uint32_t i;
 
     g_hash_table_iter_init(&iter, mc->pins);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pin)) {
-        if (pin->dma) {
+        for (i = 0; pin->dma && i < pin->count; i++) {
             trace_xen_invalidate_map_cache(pin->entry->paddr_index, pin->ptr);
         }
     }
@@ -1188,59 +1488,94 @@ static void mapcache_trace_pinned_dma_locked(MapCache *mc)
 
 /*
  * Drop every unpinned entry of the RAM cache, wherever it is in its
- * chain, through the same release as everything else.  Pinned entries
- * stay; grant caches are left alone (they hold pinned entries only).
+ * chain: those past their grace period at once, the others through
+ * call_rcu().  The flush runs in the main thread, outside coroutines, so
+ * it may always unmap at once.  Pinned entries stay; grant caches are
+ * left alone (they hold pinned entries only).
  */
 void xen_invalidate_map_cache(void)
 {
-    /* Flush pending AIO before destroying the mapcache */
+    /* In-flight block I/O may still pin mappings: let it finish. */
     bdrv_drain_all();
 
     QEMU_LOCK_GUARD(&mapcache->lock);
     mapcache_trace_pinned_dma_locked(mapcache);
-    mapcache_detach_all_unpinned_locked(mapcache, &mapcache->stats.flushed);
+    mapcache->stats.flushed +=
+        mapcache_release_all_unpinned_locked(mapcache);
     mapcache_trace_stats_locked(mapcache);
+}
+
+/*
+ * Which pages of @size bytes of frames from bucket @index are valid, in
+ * @err, learnt from a mapping made and unmapped for that alone: replacing
+ * must change nothing when it fails.
+ */
+static void mapcache_probe_frames_locked(MapCache *mc, hwaddr index,
+                                         size_t size, int *err)
+{
+    void *probe = mapcache_map_foreign_locked(mc, index, size, NULL, err);
+
+    if (xenforeignmemory_unmap(xen_fmem, probe, mapcache_pages(size))) {
+        mapcache_fatal(mc, "unmapping a probe of",
+                       mapcache_bucket_addr(mc, index), size, errno);
+    }
+}
+
+static bool mapcache_err_valid(const int *err, unsigned long first,
+                               unsigned long nr)
+{
+    unsigned long i;
+
+    for (i = first; i < first + nr; i++) {
+        if (err[i]) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
                                         hwaddr new_phys_addr, hwaddr size)
 {
-    MapCacheRequest req = { .size = size };
+    MapCacheRequest old_req = { 0 }, new_req = { 0 };
     MapCacheEntry *entry = NULL;
     g_autofree int *err = NULL;
 
-    if (size && mapcache_request_fits(mc, &req, old_phys_addr)) {
-        entry = mapcache_find_locked(mc, &req, mapcache_entry_is_dummy_for);
+    if (size && mapcache_request_init(mc, &old_req, old_phys_addr, size)) {
+        entry = mapcache_find_locked(mc, &old_req,
+                                     mapcache_entry_is_dummy_for);
     }
     if (!entry) {
         trace_xen_replace_cache_entry_no_dummy(old_phys_addr);
         return NULL;
     }
+    err = g_new0(int, mapcache_pages(entry->size));
+    if (mapcache_request_init(mc, &new_req, new_phys_addr, size) &&
+        new_req.map_size <= entry->size) {
+        mapcache_probe_frames_locked(mc, new_req.index, entry->size, err);
+    }
+    if (new_req.map_size > entry->size || !new_req.map_size ||
+        !mapcache_err_valid(err, new_req.first_page, new_req.nr_pages)) {
+        trace_xen_replace_cache_entry_could_not_update_entry(old_phys_addr);
+        return NULL;
+    }
     trace_xen_replace_cache_entry_dummy(old_phys_addr, new_phys_addr);
+
+    /* The one in-place replacement: see the top of the file. */
+    mapcache_map_foreign_locked(mc, new_req.index, entry->size,
+                                entry->vaddr_base, err);
+    mapcache_set_valid_pages(entry, err);
 
     /* The entry moves to the chain of the frames it now maps. */
     mapcache_forget_recent_locked(mc, entry);
     mapcache_chain_remove_locked(mc, entry);
-    mapcache_request_set_addr(mc, &req, new_phys_addr);
-    entry->paddr_index = req.index;
+    entry->paddr_index = new_req.index;
     mapcache_chain_add_locked(mc, entry);
 
-    /* The one in-place replacement: see the top of the file. */
-    err = g_new0(int, mapcache_pages(entry->size));
-    if (!mapcache_map_foreign_once(entry, entry->vaddr_base, err)) {
-        mapcache_fatal("replacing a dummy mapping", new_phys_addr,
-                       entry->size, errno);
-    }
-    mapcache_set_valid_pages(entry, err);
     /* Last: mapcache_hit_rcu() skips dummies, see the top of the file. */
     qatomic_store_release(&entry->dummy, false);
     ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
-
-    if (!mapcache_entry_serves(entry, &req)) {
-        trace_xen_replace_cache_entry_could_not_update_entry(old_phys_addr);
-        return NULL;
-    }
-    return entry->vaddr_base + req.offset;
+    return entry->vaddr_base + new_req.offset;
 }
 
 uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
@@ -1285,27 +1620,38 @@ static void mapcache_drop_all_locked(MapCache *mc)
 
     g_hash_table_iter_init(&iter, mc->pins);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pin)) {
-        qatomic_set(&pin->entry->pin_count,
-                    pin->entry->pin_count - pin->count);
-        if (!pin->entry->pin_count) {
-            mc->stats.pinned_entries--;
-            mc->pinned_bytes -= pin->entry->size;
-            QTAILQ_INSERT_TAIL(&mc->lru, pin->entry, lru);
-        }
+        mapcache_drop_pins_locked(mc, pin->entry, pin->count);
         g_hash_table_iter_remove(&iter);
     }
     mapcache_trace_stats_locked(mc);
-    mapcache_detach_all_unpinned_locked(mc, &mc->stats.flushed);
+    qatomic_set(&mc->gp_stopped, true);
+    while (QTAILQ_FIRST(&mc->lru)) {
+        mapcache_detach_locked(mc, QTAILQ_FIRST(&mc->lru));
+        mc->stats.flushed++;
+    }
 }
 
 static void mapcache_free(MapCache *mc)
 {
     assert(!g_hash_table_size(mc->buckets));
     assert(!qatomic_read(&mc->pending_bytes));
+    assert(!qatomic_read(&mc->gp_in_flight));
     g_hash_table_destroy(mc->buckets);
     g_hash_table_destroy(mc->pins);
     qemu_mutex_destroy(&mc->lock);
     g_free(mc);
+}
+
+static bool mapcache_any_grace_period_in_flight(MapCache **caches)
+{
+    XenMapCacheKind kind;
+
+    for (kind = 0; kind < XEN_MAPCACHE_KIND__MAX; kind++) {
+        if (caches[kind] && qatomic_read(&caches[kind]->gp_in_flight)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void xen_map_cache_fini(void)
@@ -1324,8 +1670,14 @@ void xen_map_cache_fini(void)
         }
     }
 
-    /* Every release queued above runs before the caches go away. */
-    drain_call_rcu();
+    /*
+     * Every release queued above runs before the caches go away, and so
+     * does the grace-period callback: a run of it that had not yet seen
+     * gp_stopped may have queued itself once more after the first drain.
+     */
+    do {
+        drain_call_rcu();
+    } while (mapcache_any_grace_period_in_flight(caches));
 
     for (kind = 0; kind < XEN_MAPCACHE_KIND__MAX; kind++) {
         if (caches[kind]) {

@@ -39,6 +39,12 @@
 #define UPSTREAM_CACHE_SIZE (2 * GiB)
 #endif
 #define BUCKET_SIZE ((hwaddr)1 << BUCKET_SHIFT)
+/* The largest mapping, and the largest limit, on this host. */
+#if HOST_LONG_BITS == 32
+#define MAPCACHE_TEST_MAX_SIZE ((size_t)2 * GiB)
+#else
+#define MAPCACHE_TEST_MAX_SIZE ((size_t)32 * GiB)
+#endif
 #define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
 #define BUCKET_FRAMES (BUCKET_SIZE / FRAME_SIZE)
 
@@ -179,6 +185,18 @@ static XenMapCacheStats cache_stats(XenMapCacheKind kind)
 static XenMapCacheStats ram_stats(void)
 {
     return cache_stats(XEN_MAPCACHE_RAM);
+}
+
+/*
+ * Let every grace period the cache waits for end.  An entry handed out
+ * while the cache's grace-period callback was queued needs the next one,
+ * which that callback queues when it runs, after drain_call_rcu() began:
+ * hence two.
+ */
+static void pass_grace_periods(void)
+{
+    drain_call_rcu();
+    drain_call_rcu();
 }
 
 /*
@@ -396,9 +414,10 @@ static void test_inmigrate_replace_needs_dummy(void)
 }
 
 /*
- * A dummy replaced by frames of which one is a hole: the dummy is
- * replaced all the same, the answer is NULL, and the valid pages show the
- * new frames.  A size of 0 finds no dummy.
+ * A replacement that cannot show every page asked for, because one is a
+ * hole, is refused and changes nothing: the dummy stays a dummy, under
+ * the same pointer, and a later replacement with valid frames succeeds.
+ * A size of 0 finds no dummy.
  */
 static void test_inmigrate_replace_hole(void)
 {
@@ -414,19 +433,90 @@ static void test_inmigrate_replace_hole(void)
     p = xen_map_cache(&xen_mapcache_test_other_mr, old, size, old,
                       1, false, true);
     g_assert_nonnull(p);
+    memset(p, 0x5a, size);
 
     g_assert_null(xen_replace_cache_entry(old, new, 0));
-    g_assert_null(xen_replace_cache_entry(old, new, size));
-    g_assert_true(fake_xen_is_live(p, size));
-    check_bytes(p, new, 5 * FRAME_SIZE);
-    check_bytes(p + 6 * FRAME_SIZE, new + 6 * FRAME_SIZE,
-                size - 6 * FRAME_SIZE);
-    /* The replaced entry is no dummy any more: nothing is mapped over it. */
     before = fake_stats();
-    g_assert_null(xen_replace_cache_entry(new, old, size));
+    g_assert_null(xen_replace_cache_entry(old, new, size));
     g_assert_cmpuint(DELTA(fake_stats(), before, fixed_maps), ==, 0);
+    g_assert_cmpuint(fake_stats().live_ranges, ==, before.live_ranges);
+    g_assert_false(fake_xen_is_live(p, size));
+    g_assert_cmpuint(p[0], ==, 0x5a);
+    g_assert_cmpuint(p[size - 1], ==, 0x5a);
+
+    /* Still the dummy: real frames can replace it. */
+    fake_xen_set_hole(hole / FRAME_SIZE, 1, false);
+    g_assert_true(xen_replace_cache_entry(old, new, size) == p);
+    g_assert_true(fake_xen_is_live(p, size));
+    check_bytes(p, new, size);
     xen_invalidate_map_cache_entry(p);
     check_notified_bytes_match_live();
+    teardown();
+}
+
+/*
+ * Only a dummy of exactly the size asked is replaced: the rest of a larger
+ * dummy is still in its caller's hands.  A new range that needs more than
+ * the dummy maps (its offset in its bucket is larger) is refused, and
+ * neither changes anything.
+ */
+static void test_inmigrate_replace_size_relation(void)
+{
+    hwaddr old = bucket(200), new = bucket(300), size = 2 * BUCKET_SIZE;
+    FakeXenStats before;
+    uint8_t *p;
+
+    setup();
+    fake_xen_set_hole(old / FRAME_SIZE, size / FRAME_SIZE, true);
+    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
+    p = xen_map_cache(&xen_mapcache_test_other_mr, old, size, old,
+                      1, false, true);
+    g_assert_nonnull(p);
+
+    before = fake_stats();
+    /* Smaller than the dummy: not the dummy of this request. */
+    g_assert_null(xen_replace_cache_entry(old, new, BUCKET_SIZE));
+    /* Same size, but 4 KiB into its bucket: three buckets needed. */
+    g_assert_null(xen_replace_cache_entry(old, new + FRAME_SIZE, size));
+    g_assert_cmpuint(DELTA(fake_stats(), before, map_calls), ==, 0);
+    g_assert_false(fake_xen_is_live(p, size));
+
+    g_assert_true(xen_replace_cache_entry(old, new, size) == p);
+    check_bytes(p, new, size);
+    g_assert_cmpuint(xen_ram_addr_from_mapcache(p), ==, old);
+    xen_invalidate_map_cache_entry(p);
+    g_assert_cmpuint(xen_ram_addr_from_mapcache(p), ==, RAM_ADDR_INVALID);
+    check_notified_bytes_match_live();
+    teardown();
+}
+
+/*
+ * The kernel out of address space while a dummy is replaced: what may be
+ * freed is freed and the mapping retried, as for every other mapping.
+ */
+static void test_inmigrate_replace_enomem(void)
+{
+    hwaddr old = bucket(200), new = bucket(300), size = BUCKET_SIZE;
+    XenMapCacheStats before;
+    uint8_t *p, *cold;
+
+    setup();
+    cold = map0(bucket(10), 0);
+    g_assert_nonnull(cold);
+    map0(bucket(10 + 64), 0);   /* displaces cold from its recent slot */
+    pass_grace_periods();
+
+    fake_xen_set_hole(old / FRAME_SIZE, size / FRAME_SIZE, true);
+    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
+    p = xen_map_cache(&xen_mapcache_test_other_mr, old, size, old,
+                      1, false, true);
+    g_assert_nonnull(p);
+    before = ram_stats();
+    fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
+    g_assert_true(xen_replace_cache_entry(old, new, size) == p);
+    check_bytes(p, new, size);
+    g_assert_cmpuint(DELTA(ram_stats(), before, freed_at_once), >=, 1);
+    xen_invalidate_map_cache_entry(p);
     teardown();
 }
 
@@ -492,8 +582,10 @@ static void test_grants_ro_rw_separate(void)
     g_assert_true(ro2 == ro + 0x10);
     g_assert_cmpuint(DELTA(fake_stats(), before, grant_map_calls), ==, 2);
 
-    /* No RAM block notifier for grants. */
-    g_assert_cmpuint(DELTA(notify_counts(), n0, notify_adds), ==, 0);
+    /* Each grant mapping is announced to the RAM block notifiers. */
+    g_assert_cmpuint(DELTA(notify_counts(), n0, notify_adds), ==, 2);
+    g_assert_cmpint(DELTA(notify_counts(), n0, notified_bytes), ==,
+                    2 * FRAME_SIZE);
     g_assert_cmphex(xen_ram_addr_from_mapcache(ro), ==, grant_addr(5));
     g_assert_cmphex(xen_ram_addr_from_mapcache(rw), ==, grant_addr(5));
     unmap(ro2);
@@ -522,9 +614,14 @@ static void test_grants_page_granular(void)
     teardown();
 }
 
-/* The granting domain wants its pages back: released at the last unpin. */
+/*
+ * The granting domain ends foreign access as soon as the request
+ * completes: the grant is unmapped, and the notifiers told, before the
+ * last xen_invalidate_map_cache_entry() returns.  No grace period.
+ */
 static void test_grants_released_at_last_unpin(void)
 {
+    XenMapCacheTestCounts n0;
     XenMapCacheStats stats;
     FakeXenStats before;
     uint8_t *p, *p2;
@@ -534,21 +631,22 @@ static void test_grants_released_at_last_unpin(void)
     p2 = map_grant(7, 0, FRAME_SIZE, true);
     g_assert_true(p2 == p);
     before = fake_stats();
+    n0 = notify_counts();
 
     unmap(p);
-    drain_call_rcu();
     g_assert_true(fake_xen_is_live(p, FRAME_SIZE));
     check_grant_bytes(p, 7, 1);
     g_assert_cmpuint(DELTA(fake_stats(), before, grant_unmap_calls), ==, 0);
 
     unmap(p);
-    drain_call_rcu();
     g_assert_false(fake_xen_is_live(p, FRAME_SIZE));
     g_assert_cmpuint(DELTA(fake_stats(), before, grant_unmap_calls), ==, 1);
+    g_assert_cmpuint(DELTA(notify_counts(), n0, notify_removes), ==, 1);
     g_assert_cmpuint(fake_stats().live_ranges, ==, 0);
     stats = cache_stats(XEN_MAPCACHE_GRANTS_RW);
     g_assert_cmpuint(stats.entries, ==, 0);
-    g_assert_cmpuint(stats.releases_done, ==, stats.releases_queued);
+    g_assert_cmpuint(stats.freed_at_once, ==, 1);
+    g_assert_cmpuint(stats.releases_queued, ==, 0);
     g_assert_cmpuint(stats.mapped_bytes, ==, 0);
     teardown();
 }
@@ -992,19 +1090,118 @@ static void test_limit_pinned_kept(void)
     teardown();
 }
 
-/* A single request larger than the limit cannot be served. */
-static void test_limit_too_large(void)
+/*
+ * A single request larger than the limit is served, as upstream serves
+ * it: QEMU pins RAM blocks whole (qemu_ram_ptr_length()) and keeps a NULL
+ * as the block's host pointer, and DMA retries a NULL mapping forever.
+ * It is counted, and the cache goes back within the limit once it is
+ * unpinned.
+ */
+static void test_limit_oversize_served(void)
 {
-    XenMapCacheStats before;
+    XenMapCacheStats before, after;
+    uint8_t *p, *q;
 
     setup_with_limit(LIMIT_SMALL);
     before = ram_stats();
-    g_assert_null(map0(bucket(100), LIMIT_SMALL + 1));
-    g_assert_null(map1(bucket(100) + 0x1000, LIMIT_SMALL + 1));
-    g_assert_cmpuint(DELTA(ram_stats(), before, null_returns), ==, 2);
-    g_assert_cmpuint(ram_stats().pinned_entries, ==, 0);
-    /* Exactly the limit fits. */
-    check_bytes(map0(bucket(100), LIMIT_SMALL), bucket(100), LIMIT_SMALL);
+    p = map0(bucket(100), LIMIT_SMALL + 1);
+    check_bytes(p, bucket(100), LIMIT_SMALL + 1);
+    q = map1(bucket(200) + 0x1000, LIMIT_SMALL + 1);
+    check_bytes(q, bucket(200) + 0x1000, LIMIT_SMALL + 1);
+    after = ram_stats();
+    g_assert_cmpuint(DELTA(after, before, null_returns), ==, 0);
+    g_assert_cmpuint(DELTA(after, before, oversize), ==, 2);
+    g_assert_cmpuint(after.pinned_entries, ==, 1);
+    g_assert_cmpuint(after.pinned_bytes, ==, LIMIT_SMALL + BUCKET_SIZE);
+    unmap(q);
+    drain_call_rcu();
+    check_bytes(map0(bucket(300), 0), bucket(300), BUCKET_SIZE);
+    drain_call_rcu();
+    after = ram_stats();
+    g_assert_cmpuint(after.live_bytes + after.pending_bytes, <=, LIMIT_SMALL);
+    teardown();
+}
+
+/*
+ * Requests that no mapping can serve, whatever the limit ("unlimited" is
+ * SIZE_MAX, which is the cap): past the largest mapping, up to the last
+ * byte of the 64-bit space, or wrapping past it.  NULL, counted, nothing
+ * mapped.
+ */
+static void test_limit_too_large(void)
+{
+    static const struct {
+        hwaddr addr, size;
+    } cases[] = {
+        { 0, (hwaddr)MAPCACHE_TEST_MAX_SIZE + 1 },
+        { 0x1000, (hwaddr)MAPCACHE_TEST_MAX_SIZE },
+        { 0, UINT64_MAX },
+        { 0, UINT64_MAX - 4 * MiB + 1 },
+        { 0x80000, UINT64_MAX - 0x7ffff },
+        { UINT64_MAX, 0 },
+        { UINT64_MAX, 1 },
+        { UINT64_MAX - FRAME_SIZE + 1, FRAME_SIZE },
+        { UINT64_MAX - 1, 2 },
+    };
+    XenMapCacheStats before;
+    FakeXenStats f0;
+    unsigned i;
+
+    setup_with_limit(SIZE_MAX);
+    g_assert_cmpuint(ram_stats().limit_bytes, ==, MAPCACHE_TEST_MAX_SIZE);
+    before = ram_stats();
+    f0 = fake_stats();
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_assert_null(map0(cases[i].addr, cases[i].size));
+        g_assert_null(map1(cases[i].addr, cases[i].size));
+    }
+    g_assert_cmpuint(DELTA(ram_stats(), before, null_returns), ==,
+                     2 * G_N_ELEMENTS(cases));
+    g_assert_cmpuint(DELTA(fake_stats(), f0, map_calls), ==, 0);
+    g_assert_cmpuint(ram_stats().entries, ==, 0);
+    teardown();
+}
+
+/* A limit under one bucket is refused with an error, and sets nothing up. */
+static void test_limit_below_one_bucket(void)
+{
+    Error *err = NULL;
+
+    g_assert_false(xen_map_cache_init_limit(NULL, NULL, BUCKET_SIZE - 1,
+                                            &err));
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(error_get_pretty(err), "one bucket"));
+    error_free(err);
+    setup_with_limit(BUCKET_SIZE);
+    check_bytes(map0(bucket(3), 0), bucket(3), BUCKET_SIZE);
+    teardown();
+}
+
+/*
+ * A grant reference is 32 bits: a request whose references do not fit,
+ * or that starts below the grant region, maps nothing.  (Cutting the
+ * reference to 32 bits would map another grant.)
+ */
+static void test_grants_bad_ref(void)
+{
+    XenMapCacheStats before;
+    FakeXenStats f0;
+    uint8_t *p;
+
+    setup();
+    p = map_grant(3, 0, FRAME_SIZE, true);
+    check_grant_bytes(p, 3, 1);
+    before = cache_stats(XEN_MAPCACHE_GRANTS_RW);
+    f0 = fake_stats();
+    g_assert_null(map_grant((1ULL << 32) + 3, 0, FRAME_SIZE, true));
+    g_assert_null(map_grant(UINT32_MAX, 0, 2 * FRAME_SIZE, true));
+    g_assert_null(xen_map_cache(&xen_mapcache_test_grants_mr,
+                                GRANTS_RAM_OFFSET - FRAME_SIZE, FRAME_SIZE,
+                                GRANTS_RAM_OFFSET, 1, true, true));
+    g_assert_cmpuint(DELTA(cache_stats(XEN_MAPCACHE_GRANTS_RW), before,
+                           null_returns), ==, 3);
+    g_assert_cmpuint(DELTA(fake_stats(), f0, grant_map_calls), ==, 0);
+    unmap(p);
     teardown();
 }
 
@@ -1082,6 +1279,11 @@ static void test_fault_enomem_recovered(void)
     g_assert_nonnull(map0(bucket(51), 0));
     g_assert_nonnull(map0(bucket(52), 0));
     g_assert_nonnull(map0(bucket(53), 0));
+    /* Out of their recent slots, and a grace period later: freeable. */
+    g_assert_nonnull(map0(bucket(51 + 64), 0));
+    g_assert_nonnull(map0(bucket(52 + 64), 0));
+    g_assert_nonnull(map0(bucket(53 + 64), 0));
+    pass_grace_periods();
     pinned = map1(pinned_addr, 64);
     before = ram_stats();
     fbefore = fake_stats();
@@ -1091,15 +1293,39 @@ static void test_fault_enomem_recovered(void)
     check_bytes(p, bucket(55) + 0x10, 64);
     after = ram_stats();
     g_assert_cmpuint(DELTA(fake_stats(), fbefore, failures_injected), ==, 1);
+    /* Unmapped at once, before the retry: no grace period to wait for. */
+    g_assert_cmpuint(DELTA(after, before, freed_at_once), ==, 3);
     g_assert_cmpuint(DELTA(after, before, evictions), ==, 3);
-    g_assert_cmpuint(after.entries, ==, 2);
+    g_assert_cmpuint(DELTA(fake_stats(), fbefore, unmap_calls), ==, 3);
+    g_assert_cmpuint(after.entries, ==, 5);
     g_assert_cmpuint(after.pinned_entries, ==, 1);
     check_bytes(pinned, pinned_addr, 64);
-
-    drain_call_rcu();
-    g_assert_cmpuint(fake_stats().live_ranges, ==, 2);
     unmap(pinned);
     teardown();
+}
+
+/*
+ * Out of address space with nothing that may be freed (everything was
+ * handed out within the current grace period): fatal, and the message
+ * says what the cache holds.
+ */
+static void test_fault_enomem_nothing_freeable(void)
+{
+    if (g_test_subprocess()) {
+        setup();
+        g_assert_nonnull(map0(bucket(51), 0));
+        g_assert_nonnull(map1(bucket(52), 0));
+        fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
+        map0(bucket(53), 0);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, 0);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*mapping guest frames at guest address "
+                              "0x3500000 (size 0x100000) failed: Cannot "
+                              "allocate memory; the ram cache holds 0x200000 "
+                              "bytes live, 0x100000 of them pinned, and 0x0 "
+                              "pending*");
 }
 
 /*
@@ -1240,7 +1466,10 @@ static void test_stats_counters(void)
     drain_call_rcu();
     t = ram_stats();
     g_assert_cmpuint(DELTA(t, s, flushed), ==, 1 + RECENT_SWEEP);
-    g_assert_cmpuint(DELTA(t, s, releases_queued), ==, 1 + RECENT_SWEEP);
+    /* Those past their grace period go at once, the others after one. */
+    g_assert_cmpuint(DELTA(t, s, releases_queued) +
+                     DELTA(t, s, freed_at_once), ==, 1 + RECENT_SWEEP);
+    g_assert_cmpuint(DELTA(t, s, freed_at_once), >, 0);
     g_assert_cmpuint(t.releases_done, ==, t.releases_queued);
     g_assert_cmpuint(t.entries, ==, 0);
     g_assert_cmpuint(t.mapped_bytes, ==, 0);
@@ -1849,6 +2078,10 @@ int main(int argc, char **argv)
                     test_inmigrate_dummy_replaced);
     g_test_add_func("/xen-mapcache/inmigrate/replace-hole",
                     test_inmigrate_replace_hole);
+    g_test_add_func("/xen-mapcache/inmigrate/replace-size-relation",
+                    test_inmigrate_replace_size_relation);
+    g_test_add_func("/xen-mapcache/inmigrate/replace-enomem",
+                    test_inmigrate_replace_enomem);
     g_test_add_func("/xen-mapcache/inmigrate/replace-needs-dummy",
                     test_inmigrate_replace_needs_dummy);
     g_test_add_func("/xen-mapcache/grants/lazy", test_grants_lazy);
@@ -1879,7 +2112,12 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-mapcache/limit/lru", test_limit_lru);
     g_test_add_func("/xen-mapcache/limit/pinned-kept",
                     test_limit_pinned_kept);
+    g_test_add_func("/xen-mapcache/limit/oversize-served",
+                    test_limit_oversize_served);
     g_test_add_func("/xen-mapcache/limit/too-large", test_limit_too_large);
+    g_test_add_func("/xen-mapcache/limit/below-one-bucket",
+                    test_limit_below_one_bucket);
+    g_test_add_func("/xen-mapcache/grants/bad-ref", test_grants_bad_ref);
     g_test_add_data_func("/xen-mapcache/fault/efault", &fatal_efault,
                          test_fault_fatal);
     g_test_add_data_func("/xen-mapcache/fault/einval", &fatal_einval,
@@ -1888,6 +2126,8 @@ int main(int argc, char **argv)
                          &fatal_enomem_twice, test_fault_fatal);
     g_test_add_data_func("/xen-mapcache/fault/grant-map", &fatal_grant,
                          test_fault_fatal);
+    g_test_add_func("/xen-mapcache/fault/enomem-nothing-freeable",
+                    test_fault_enomem_nothing_freeable);
     g_test_add_func("/xen-mapcache/fault/enomem-recovered",
                     test_fault_enomem_recovered);
     g_test_add_func("/xen-mapcache/bad-input/unknown-pointer",

@@ -19,4 +19,11 @@ int qemu_init_main_loop(Error **errp);
 /* The main loop's AioContext, or NULL before qemu_init_main_loop(). */
 AioContext *qemu_get_aio_context(void);
 
+/*
+ * As QEMU's stub for programs without the BQL: true when the current
+ * AioContext is the main loop's (a thread that set no context of its own,
+ * see qemu_standin_set_current_aio_context()).
+ */
+bool qemu_in_main_thread(void);
+
 #endif /* QEMU_MAIN_LOOP_H */
