@@ -46,6 +46,15 @@ static unsigned micro_iterations(void)
     return bench_config.quick ? 1 << 10 : 1 << 20;
 }
 
+/* A lock0 request in its own read section, to map an entry. */
+static void micro_read(BenchMicro *m, hwaddr addr, hwaddr size)
+{
+    rcu_read_lock();
+    m->failures += !xen_map_cache(&xen_mapcache_test_ram_mr, addr, size, 0,
+                                  0, false, false);
+    rcu_read_unlock();
+}
+
 static double micro_mutex_pair_once(unsigned iterations)
 {
     QemuMutex mutex;
@@ -120,6 +129,14 @@ static void hit_loop_run(HitLoop *h)
     h->elapsed_ns = bench_now_ns() - start;
 }
 
+/* ns per lock0 hit of @h, which has run; its failures go to @m. */
+static double hit_loop_collect(const HitLoop *h, BenchMicro *m)
+{
+    m->failures += h->failures;
+    bench_sink += h->sink;
+    return (double)h->elapsed_ns / h->iterations;
+}
+
 /* ns per lock0 hit of one loop in the calling thread. */
 static double micro_hits_here(unsigned nbuckets, BenchMicro *m)
 {
@@ -129,9 +146,7 @@ static double micro_hits_here(unsigned nbuckets, BenchMicro *m)
     };
 
     hit_loop_run(&loop);
-    m->failures += loop.failures;
-    bench_sink += loop.sink;
-    return (double)loop.elapsed_ns / loop.iterations;
+    return hit_loop_collect(&loop, m);
 }
 
 static void *hit_thread(void *opaque)
@@ -172,9 +187,7 @@ static double micro_hits_2threads(unsigned nbuckets, BenchMicro *m)
     qatomic_set(&hit_go, true);
     for (i = 0; i < ARRAY_SIZE(loops); i++) {
         qemu_thread_join(&loops[i].thread);
-        ns += (double)loops[i].elapsed_ns / loops[i].iterations;
-        m->failures += loops[i].failures;
-        bench_sink += loops[i].sink;
+        ns += hit_loop_collect(&loops[i], m);
     }
     return ns / ARRAY_SIZE(loops);
 }
@@ -186,10 +199,7 @@ static void micro_hits_setup(BenchMicro *m)
 
     bench_fresh_state(BENCH_MICRO_LIMIT);
     for (i = 0; i < micro_hit_buckets[1]; i++) {
-        rcu_read_lock();
-        m->failures += !xen_map_cache(&xen_mapcache_test_ram_mr,
-                                      hit_addr(i), 64, 0, 0, false, false);
-        rcu_read_unlock();
+        micro_read(m, hit_addr(i), 64);
     }
 }
 
@@ -315,11 +325,7 @@ static double micro_flush_once(unsigned nentries, BenchMicro *m)
     unsigned i;
 
     for (i = 0; i < nentries; i++) {
-        rcu_read_lock();
-        m->failures += !xen_map_cache(&xen_mapcache_test_ram_mr,
-                                      MICRO_BASE + (hwaddr)i * MiB, 0, 0, 0,
-                                      false, false);
-        rcu_read_unlock();
+        micro_read(m, MICRO_BASE + (hwaddr)i * MiB, 0);
     }
     drain_call_rcu();
     start = bench_now_ns();

@@ -169,6 +169,11 @@ uint64_t counts_map_calls(const BenchCounts *c)
     return c->fake.map_calls + c->fake.grant_map_calls;
 }
 
+uint64_t counts_pages(const BenchCounts *c)
+{
+    return c->fake.pages_mapped + c->fake.grant_pages_mapped;
+}
+
 uint64_t counts_unmaps(const BenchCounts *c)
 {
     return c->fake.unmap_calls + c->fake.grant_unmap_calls;

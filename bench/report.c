@@ -21,18 +21,20 @@ static double result_ratio(const BenchResult *res)
            (double)counts_map_calls(&res->counts) / res->bound.bound : 0;
 }
 
-/* "PASS", "MISS", or "-" for a workload without a target. */
-static const char *result_marker(const BenchResult *res)
+static const char *pass_miss(bool pass)
+{
+    return pass ? "PASS" : "MISS";
+}
+
+/* Whether @res has a target and meets it. */
+static bool result_met(const BenchResult *res)
 {
     double target = target_ratio(res->w->target);
 
-    if (!target) {
-        return "-";
-    }
     if (res->w->target == TARGET_COMPULSORY && !res->bound.fits) {
-        return "MISS";  /* the working set was meant to fit */
+        return false;   /* the working set was meant to fit */
     }
-    return result_ratio(res) <= target ? "PASS" : "MISS";
+    return target && result_ratio(res) <= target;
 }
 
 /* Targets of the micro-measurements. */
@@ -44,11 +46,6 @@ static const char *result_marker(const BenchResult *res)
 static double flush_per_entry(const BenchMicro *m, unsigned i)
 {
     return m->flush_ns[i] / micro_flush_entries[i];
-}
-
-static const char *pass_miss(bool pass)
-{
-    return pass ? "PASS" : "MISS";
 }
 
 static bool flush_proportional(const BenchMicro *m)
@@ -79,7 +76,7 @@ static void print_target(const BenchResult *res)
     double target = target_ratio(res->w->target);
 
     if (target) {
-        printf("<=%.2f %s", target, result_marker(res));
+        printf("<=%.2f %s", target, pass_miss(result_met(res)));
     } else {
         printf("-");
     }
@@ -90,8 +87,7 @@ static void print_row(const BenchResult *res)
     const BenchCounts *c = &res->counts;
 
     printf("%-12s %7" PRIu64 " %6" PRIu64 " %8" PRIu64 " %6" PRIu64,
-           res->w->name, res->ops, counts_map_calls(c),
-           c->fake.pages_mapped + c->fake.grant_pages_mapped,
+           res->w->name, res->ops, counts_map_calls(c), counts_pages(c),
            counts_unmaps(c));
     print_pair(17, c->total.chain_steps, c->total.fruitless_chain_steps);
     print_pair(15, c->total.pinned_reuses,
@@ -210,14 +206,13 @@ static void json_result(const BenchResult *res)
     printf("    {\"name\": \"%s\", \"operations\": %" PRIu64
            ", \"map_calls\": %" PRIu64 ", \"pages_mapped\": %" PRIu64
            ", \"unmaps\": %" PRIu64 ", \"ns_per_op\": %.1f, ",
-           res->w->name, res->ops, counts_map_calls(c),
-           c->fake.pages_mapped + c->fake.grant_pages_mapped,
+           res->w->name, res->ops, counts_map_calls(c), counts_pages(c),
            counts_unmaps(c), res->ns_per_op);
     json_bound(&res->bound);
     printf(", \"ratio\": %.4f", result_ratio(res));
     if (target) {
         printf(", \"target\": %.2f, \"target_met\": %s", target,
-               strcmp(result_marker(res), "PASS") ? "false" : "true");
+               result_met(res) ? "true" : "false");
     } else {
         printf(", \"target\": null, \"target_met\": null");
     }

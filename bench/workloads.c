@@ -102,6 +102,21 @@ static hwaddr crossing_buffer(BenchRng *rng, hwaddr base, hwaddr area,
     return boundary - (1 + rng_below(rng, pages - 1)) * PAGE_SIZE_4K;
 }
 
+/*
+ * Pin a DMA buffer of @pages pages in [@base, @base + @area) for @slot,
+ * placed across a 1 MiB boundary when @cross (then @pages >= 2); the
+ * device writes guest memory for half of them.
+ */
+static void trace_dma(BenchTrace *t, BenchRng *rng, uint32_t slot,
+                      hwaddr base, hwaddr area, unsigned pages, bool cross)
+{
+    hwaddr buf = cross ? crossing_buffer(rng, base, area, pages)
+                       : random_buffer(rng, base, area, pages);
+
+    trace_pin(t, slot, ram_request(buf, pages * PAGE_SIZE_4K,
+                                   rng_percent(rng, 50)));
+}
+
 /* Complete every outstanding request of slots [0, @depth), in order. */
 static void trace_complete_all(BenchTrace *t, uint32_t depth)
 {
@@ -140,16 +155,9 @@ static void ahci_issue(BenchTrace *t, BenchRng *rng, uint32_t slot)
 {
     unsigned pages = 1 + rng_below(rng, AHCI_MAX_PAGES);
     bool cross = pages > 1 && rng_below(rng, 8) == 0;
-    hwaddr buf;
 
     trace_read(t, ram_request(AHCI_CMD_TABLES + slot * 256, 128, false));
-    if (cross) {
-        buf = crossing_buffer(rng, AHCI_BUF_BASE, AHCI_BUF_AREA, pages);
-    } else {
-        buf = random_buffer(rng, AHCI_BUF_BASE, AHCI_BUF_AREA, pages);
-    }
-    trace_pin(t, slot, ram_request(buf, pages * PAGE_SIZE_4K,
-                                   rng_percent(rng, 50)));
+    trace_dma(t, rng, slot, AHCI_BUF_BASE, AHCI_BUF_AREA, pages, cross);
 }
 
 typedef void BenchIssue(BenchTrace *t, BenchRng *rng, uint32_t slot);
@@ -182,6 +190,37 @@ static void gen_ahci_ncq(BenchTrace *t, BenchRng *rng, unsigned requests)
 }
 
 /*
+ * A queue whose requests complete in the order issued: request @n is
+ * issued by @issue, completed by @complete; @opaque is the device's.
+ */
+typedef struct InOrderQueue {
+    unsigned depth;
+    void (*issue)(BenchTrace *t, BenchRng *rng, void *opaque, unsigned n);
+    void (*complete)(BenchTrace *t, void *opaque, unsigned n);
+} InOrderQueue;
+
+/*
+ * @requests requests through @q, @q->depth outstanding: request n is
+ * issued right after request n - @q->depth completes.
+ */
+static void gen_in_order_completion(BenchTrace *t, BenchRng *rng,
+                                    unsigned requests,
+                                    const InOrderQueue *q, void *opaque)
+{
+    unsigned n;
+
+    for (n = 0; n < requests; n++) {
+        if (n >= q->depth) {
+            q->complete(t, opaque, n - q->depth);
+        }
+        q->issue(t, rng, opaque, n);
+    }
+    for (n = requests - MIN(requests, q->depth); n < requests; n++) {
+        q->complete(t, opaque, n);
+    }
+}
+
+/*
  * virtio-blk: a sequential reader, queue depth 8, completions in order.
  * Each request: a lock0 read of its 16-byte descriptor in the ring, its
  * 128 KiB data buffer pinned; at completion the buffer is unmapped and a
@@ -198,7 +237,8 @@ static void gen_ahci_ncq(BenchTrace *t, BenchRng *rng, unsigned requests)
 #define VIRTIO_BUF_AREA         (16 * MiB)
 #define VIRTIO_REQUEST          (128 * KiB)
 
-static void virtio_issue(BenchTrace *t, unsigned n)
+static void virtio_issue(BenchTrace *t, BenchRng *rng, void *opaque,
+                         unsigned n)
 {
     hwaddr desc = VIRTIO_RING + (n % VIRTIO_RING_SIZE) * 16;
     hwaddr buf = VIRTIO_BUF_BASE + PAGE_SIZE_4K +
@@ -209,27 +249,20 @@ static void virtio_issue(BenchTrace *t, unsigned n)
               ram_request(buf, VIRTIO_REQUEST, true));
 }
 
-static void virtio_complete(BenchTrace *t, unsigned n)
+static void virtio_complete(BenchTrace *t, void *opaque, unsigned n)
 {
     trace_unpin(t, n % VIRTIO_BLK_DEPTH);
     trace_read(t, ram_request(VIRTIO_STATUS + n % VIRTIO_RING_SIZE, 1,
                               true));
 }
 
+static const InOrderQueue virtio_queue = {
+    VIRTIO_BLK_DEPTH, virtio_issue, virtio_complete,
+};
+
 static void gen_virtio_blk(BenchTrace *t, BenchRng *rng, unsigned requests)
 {
-    unsigned n;
-
-    for (n = 0; n < requests; n++) {
-        if (n >= VIRTIO_BLK_DEPTH) {
-            virtio_complete(t, n - VIRTIO_BLK_DEPTH);
-        }
-        virtio_issue(t, n);
-    }
-    for (n = requests - MIN(requests, VIRTIO_BLK_DEPTH); n < requests;
-         n++) {
-        virtio_complete(t, n);
-    }
+    gen_in_order_completion(t, rng, requests, &virtio_queue, NULL);
 }
 
 /*
@@ -398,17 +431,10 @@ static void over_issue(BenchTrace *t, BenchRng *rng, uint32_t slot)
 {
     hwaddr area = rng_percent(rng, 70) ? OVER_WARM : OVER_AREA;
     unsigned pages = 16 + rng_below(rng, 49);
-    hwaddr buf;
 
     trace_read(t, ram_request(random_buffer(rng, OVER_BASE, area, 1), 64,
                               false));
-    if (rng_below(rng, 8) == 0) {
-        buf = crossing_buffer(rng, OVER_BASE, area, pages);
-    } else {
-        buf = random_buffer(rng, OVER_BASE, area, pages);
-    }
-    trace_pin(t, slot, ram_request(buf, pages * PAGE_SIZE_4K,
-                                   rng_percent(rng, 50)));
+    trace_dma(t, rng, slot, OVER_BASE, area, pages, rng_below(rng, 8) == 0);
 }
 
 static void gen_over_limit(BenchTrace *t, BenchRng *rng, unsigned requests)
@@ -436,9 +462,10 @@ typedef struct GrantPool {
     uint32_t nsegs[GRANTS_DEPTH];
 } GrantPool;
 
-static void grants_issue(BenchTrace *t, BenchRng *rng, GrantPool *pool,
+static void grants_issue(BenchTrace *t, BenchRng *rng, void *opaque,
                          unsigned n)
 {
+    GrantPool *pool = opaque;
     unsigned req = n % GRANTS_DEPTH;
     bool disk_read = rng_percent(rng, 50);
     unsigned seg;
@@ -455,8 +482,9 @@ static void grants_issue(BenchTrace *t, BenchRng *rng, GrantPool *pool,
     }
 }
 
-static void grants_complete(BenchTrace *t, GrantPool *pool, unsigned n)
+static void grants_complete(BenchTrace *t, void *opaque, unsigned n)
 {
+    GrantPool *pool = opaque;
     unsigned req = n % GRANTS_DEPTH;
     unsigned seg;
 
@@ -470,6 +498,10 @@ static void grants_complete(BenchTrace *t, GrantPool *pool, unsigned n)
     }
 }
 
+static const InOrderQueue grants_queue = {
+    GRANTS_DEPTH, grants_issue, grants_complete,
+};
+
 static void gen_grants(BenchTrace *t, BenchRng *rng, unsigned requests)
 {
     GrantPool pool = { .nfree = GRANTS_POOL };
@@ -478,15 +510,7 @@ static void gen_grants(BenchTrace *t, BenchRng *rng, unsigned requests)
     for (n = 0; n < GRANTS_POOL; n++) {
         pool.free[n] = GRANTS_POOL - 1 - n;
     }
-    for (n = 0; n < requests; n++) {
-        if (n >= GRANTS_DEPTH) {
-            grants_complete(t, &pool, n - GRANTS_DEPTH);
-        }
-        grants_issue(t, rng, &pool, n);
-    }
-    for (n = requests - MIN(requests, GRANTS_DEPTH); n < requests; n++) {
-        grants_complete(t, &pool, n);
-    }
+    gen_in_order_completion(t, rng, requests, &grants_queue, &pool);
 }
 
 const BenchWorkload bench_workloads[] = {

@@ -184,7 +184,9 @@ typedef struct BenchCounts {
     FakeXenStats fake;
 } BenchCounts;
 
+/* What the fake hypervisor saw: map calls, pages mapped, unmap calls. */
 uint64_t counts_map_calls(const BenchCounts *c);
+uint64_t counts_pages(const BenchCounts *c);
 uint64_t counts_unmaps(const BenchCounts *c);
 
 typedef struct BenchResult {
