@@ -39,8 +39,9 @@
  * and evicted least recent first before a miss maps more than the limit
  * allows, or when an unpin leaves the cache above it; a new mapping
  * replaces the unpinned ones at its key that it covers; grant mappings go
- * at their last unpin.  Releases are instantaneous in the simulation (the
- * real cache counts ranges waiting for a grace period against its limit).
+ * at their last unpin.  Releases are instantaneous in the simulation; the
+ * real cache counts ranges waiting for a grace period against its limit
+ * and may exceed it when nothing is freeable (see BENCH_LIMIT).
  * The working set fits when this simulation never evicts; its misses then
  * equal the compulsory mappings of the RAM cache.
  */

@@ -18,9 +18,14 @@
 #include "test-xen-mapcache-fake-xen.h"
 
 /*
- * The cache limit of the workloads.  Every workload but over-limit keeps
- * its working set under 3/4 of it, so that releases still waiting for a
- * grace period (they count against the limit) do not force evictions.
+ * The cache limit of the workloads.  The mapcache keeps its live bytes
+ * plus those of ranges still waiting for a grace period (pending) within
+ * the limit whenever something can be freed: at the limit a miss first
+ * frees, at once, least recently used entries past a grace period, then
+ * evicts behind call_rcu(); when nothing is freeable the limit is
+ * exceeded and counted (over_limit).  Every workload but over-limit keeps
+ * its working set under 3/4 of the limit, so that pending releases leave
+ * room and force no evictions.
  */
 #define BENCH_LIMIT             (64 * MiB)
 /* The micro-measurements keep up to 512 entries of 1 MiB. */
