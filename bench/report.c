@@ -54,21 +54,16 @@ static bool flush_proportional(const BenchMicro *m)
            m->flush_ratio >= 1 / TARGET_FLUSH_SPREAD;
 }
 
-static void print_table_header(void)
-{
-    printf("%-12s %7s %6s %8s %6s %17s %15s %13s %6s %8s %6s %-4s"
-           " %7s %s\n",
-           "workload", "ops", "maps", "pages", "unmaps", "steps(fruitless)",
-           "reuses(beyond)", "rcu(done)", "evict", "ns/op", "bound", "by",
-           "ratio", "target");
-}
+/*
+ * Two tables of one row per workload, so that each stays narrow: the map
+ * calls against the bound, then the cache's work and the bytes it held.
+ */
 
-static void print_pair(int width, uint64_t a, uint64_t b)
+static void print_bound_header(void)
 {
-    char buf[48];
-
-    snprintf(buf, sizeof(buf), "%" PRIu64 "(%" PRIu64 ")", a, b);
-    printf(" %*s", width, buf);
+    printf("%-12s %7s %6s %8s %6s %8s %6s %-4s %7s %s\n",
+           "workload", "ops", "maps", "pages", "unmaps", "ns/op", "bound",
+           "by", "ratio", "target");
 }
 
 static void print_target(const BenchResult *res)
@@ -82,21 +77,56 @@ static void print_target(const BenchResult *res)
     }
 }
 
-static void print_row(const BenchResult *res)
+static void print_bound_row(const BenchResult *res)
 {
     const BenchCounts *c = &res->counts;
 
-    printf("%-12s %7" PRIu64 " %6" PRIu64 " %8" PRIu64 " %6" PRIu64,
+    printf("%-12s %7" PRIu64 " %6" PRIu64 " %8" PRIu64 " %6" PRIu64
+           " %8.1f %6" PRIu64 " %-4s %7.3f ",
            res->w->name, res->ops, counts_map_calls(c), counts_pages(c),
-           counts_unmaps(c));
-    print_pair(17, c->total.chain_steps, c->total.fruitless_chain_steps);
-    print_pair(15, c->total.pinned_reuses,
-               c->total.pinned_reuses_beyond_head);
-    print_pair(13, c->total.releases_queued, c->total.releases_done);
-    printf(" %6" PRIu64 " %8.1f %6" PRIu64 " %-4s %7.3f ",
-           c->total.evictions, res->ns_per_op, res->bound.bound,
+           counts_unmaps(c), res->ns_per_op, res->bound.bound,
            res->bound.fits ? "cmp" : "lru", result_ratio(res));
     print_target(res);
+    printf("\n");
+}
+
+static void print_work_header(void)
+{
+    printf("%-12s %17s %15s %6s %6s %13s %5s %15s\n",
+           "workload", "steps(fruitless)", "reuses(beyond)", "evict",
+           "freed", "rcu(done)", "over", "MiB peak(limit)");
+}
+
+static void print_pair(int width, uint64_t a, uint64_t b)
+{
+    char buf[48];
+
+    snprintf(buf, sizeof(buf), "%" PRIu64 "(%" PRIu64 ")", a, b);
+    printf(" %*s", width, buf);
+}
+
+/* The guest RAM cache's peak of live plus pending bytes, and its limit. */
+static void print_peak(int width, const XenMapCacheStats *ram)
+{
+    char buf[48];
+
+    snprintf(buf, sizeof(buf), "%.1f(%" PRIu64 ")",
+             (double)ram->peak_bytes / MiB, ram->limit_bytes / MiB);
+    printf(" %*s", width, buf);
+}
+
+static void print_work_row(const BenchResult *res)
+{
+    const XenMapCacheStats *total = &res->counts.total;
+
+    printf("%-12s", res->w->name);
+    print_pair(17, total->chain_steps, total->fruitless_chain_steps);
+    print_pair(15, total->pinned_reuses, total->pinned_reuses_beyond_head);
+    printf(" %6" PRIu64 " %6" PRIu64, total->evictions,
+           total->freed_at_once);
+    print_pair(13, total->releases_queued, total->releases_done);
+    printf(" %5" PRIu64, total->over_limit);
+    print_peak(15, &res->counts.cache[XEN_MAPCACHE_RAM]);
     printf("\n");
 }
 
@@ -156,36 +186,69 @@ void print_table(const BenchResult *results, unsigned n,
            "median ns/op%s\n\n", (uint64_t)BENCH_LIMIT / MiB,
            bench_config.runs, bench_config.runs > 1 ? "s" : "",
            bench_config.quick ? " (quick mode)" : "");
-    print_table_header();
+    print_bound_header();
     for (i = 0; i < n; i++) {
-        print_row(&results[i]);
+        print_bound_row(&results[i]);
+    }
+    printf("\n");
+    print_work_header();
+    for (i = 0; i < n; i++) {
+        print_work_row(&results[i]);
     }
     if (m) {
         print_micro(m);
     }
 }
 
-static void json_stats(const char *name, const XenMapCacheStats *s)
+/*
+ * The fields of XenMapCacheStats, in order, and whether their sum over
+ * the caches means something (a limit or a peak does not add up).
+ */
+typedef struct StatsField {
+    const char *name;
+    size_t offset;
+    bool adds_up;
+} StatsField;
+
+#define STATS_SUM(f)    { #f, offsetof(XenMapCacheStats, f), true }
+#define STATS_OWN(f)    { #f, offsetof(XenMapCacheStats, f), false }
+
+static const StatsField stats_fields[] = {
+    STATS_SUM(lookups_lock0), STATS_SUM(lookups_lock1),
+    STATS_SUM(recent_hits), STATS_SUM(chain_hits),
+    STATS_SUM(pinned_reuses), STATS_SUM(pinned_reuses_beyond_head),
+    STATS_SUM(new_mappings), STATS_SUM(pages_mapped), STATS_SUM(remaps),
+    STATS_SUM(chain_steps), STATS_SUM(fruitless_chain_steps),
+    STATS_SUM(evictions), STATS_SUM(flushed), STATS_SUM(releases_queued),
+    STATS_SUM(releases_done), STATS_SUM(null_returns), STATS_SUM(oversize),
+    STATS_SUM(over_limit), STATS_SUM(freed_at_once), STATS_SUM(entries),
+    STATS_SUM(pinned_entries), STATS_SUM(pending_ranges),
+    STATS_OWN(limit_bytes), STATS_SUM(live_bytes), STATS_SUM(pinned_bytes),
+    STATS_SUM(pending_bytes), STATS_OWN(peak_bytes),
+    STATS_SUM(mapped_bytes),
+};
+
+/* Every counter; a sum over caches (@sum) leaves out those that do not add. */
+static void json_stats(const char *name, const XenMapCacheStats *s,
+                       bool sum)
 {
-    printf("\"%s\": {\"lookups_lock0\": %" PRIu64
-           ", \"lookups_lock1\": %" PRIu64
-           ", \"recent_hits\": %" PRIu64 ", \"chain_hits\": %" PRIu64
-           ", \"pinned_reuses\": %" PRIu64
-           ", \"pinned_reuses_beyond_head\": %" PRIu64
-           ", \"new_mappings\": %" PRIu64 ", \"pages_mapped\": %" PRIu64
-           ", \"remaps\": %" PRIu64 ", \"chain_steps\": %" PRIu64
-           ", \"fruitless_chain_steps\": %" PRIu64
-           ", \"evictions\": %" PRIu64 ", \"flushed\": %" PRIu64
-           ", \"releases_queued\": %" PRIu64
-           ", \"releases_done\": %" PRIu64 ", \"null_returns\": %" PRIu64
-           ", \"entries\": %" PRIu64 ", \"pinned_entries\": %" PRIu64
-           ", \"mapped_bytes\": %" PRIu64 "}",
-           name, s->lookups_lock0, s->lookups_lock1, s->recent_hits,
-           s->chain_hits, s->pinned_reuses, s->pinned_reuses_beyond_head,
-           s->new_mappings, s->pages_mapped, s->remaps, s->chain_steps,
-           s->fruitless_chain_steps, s->evictions, s->flushed,
-           s->releases_queued, s->releases_done, s->null_returns,
-           s->entries, s->pinned_entries, s->mapped_bytes);
+    const char *sep = "";
+    size_t i;
+
+    QEMU_BUILD_BUG_ON(ARRAY_SIZE(stats_fields) * sizeof(uint64_t) !=
+                      sizeof(XenMapCacheStats));
+    printf("\"%s\": {", name);
+    for (i = 0; i < ARRAY_SIZE(stats_fields); i++) {
+        const StatsField *f = &stats_fields[i];
+
+        if (sum && !f->adds_up) {
+            continue;
+        }
+        printf("%s\"%s\": %" PRIu64, sep, f->name,
+               *(const uint64_t *)((const char *)s + f->offset));
+        sep = ", ";
+    }
+    printf("}");
 }
 
 static void json_bound(const BenchBound *b)
@@ -196,6 +259,18 @@ static void json_bound(const BenchBound *b)
            ", \"lru_peak_bytes\": %" PRIu64,
            b->bound, b->fits ? "compulsory" : "lru", b->distinct_keys,
            b->compulsory, b->lru_misses, b->lru_evictions, b->peak_bytes);
+}
+
+/* What the table's second half shows, under the same names as the stats. */
+static void json_memory(const BenchCounts *c)
+{
+    const XenMapCacheStats *ram = &c->cache[XEN_MAPCACHE_RAM];
+
+    printf("\"peak_bytes\": %" PRIu64 ", \"limit_bytes\": %" PRIu64
+           ", \"over_limit\": %" PRIu64 ", \"freed_at_once\": %" PRIu64
+           ", \"releases_queued\": %" PRIu64,
+           ram->peak_bytes, ram->limit_bytes, c->total.over_limit,
+           c->total.freed_at_once, c->total.releases_queued);
 }
 
 static void json_result(const BenchResult *res)
@@ -218,9 +293,11 @@ static void json_result(const BenchResult *res)
     }
     printf(", \"counters_agree\": %s, \"failures\": %" PRIu64 ",\n     ",
            res->disagreements ? "false" : "true", res->failures);
-    json_stats("total", &c->total);
+    json_memory(c);
     printf(",\n     ");
-    json_stats("ram", &c->cache[XEN_MAPCACHE_RAM]);
+    json_stats("total", &c->total, true);
+    printf(",\n     ");
+    json_stats("ram", &c->cache[XEN_MAPCACHE_RAM], false);
     printf("}");
 }
 

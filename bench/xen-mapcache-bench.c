@@ -5,13 +5,14 @@
  *
  * Replays named workloads, each modelled on a device's pattern of guest
  * memory accesses, through the mapcache's public API against the fake
- * hypervisor, and prints one row per workload: what the mapcache did (its
- * counters and the fake's), the time per operation, and "bound", the
+ * hypervisor, and prints two rows per workload, one in each of two
+ * tables: its map calls and time per operation against "bound", the
  * number of mappings the trace itself makes necessary, computed from the
- * trace alone (see bound.c).  Then micro-measurements: reverse
- * lookups with 1 and 1024 pinned mappings, flushes of a few hundred
- * entries, lock0 hits on one and two threads, against one uncontended
- * QemuMutex lock/unlock pair.
+ * trace alone (see bound.c); then what the mapcache did (its counters and
+ * the fake's) and the most bytes it held, live plus pending, beside its
+ * limit.  Then micro-measurements: reverse lookups with 1 and 1024
+ * pinned mappings, flushes of a few hundred entries, lock0 hits on one
+ * and two threads, against one uncontended QemuMutex lock/unlock pair.
  *
  * Every workload is first recorded as an array of operations from a fixed
  * seed, then replayed: the bound and the replay see the same trace.
