@@ -1608,6 +1608,7 @@ bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
     stats->pinned_bytes = mc->pinned_bytes;
     stats->pending_bytes = qatomic_read(&mc->pending_bytes);
     stats->peak_bytes = mc->peak_bytes;
+    stats->grace_periods = qatomic_load_acquire(&mc->gp_done);
     stats->mapped_bytes = stats->live_bytes + stats->pending_bytes;
     return true;
 }

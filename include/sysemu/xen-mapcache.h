@@ -61,6 +61,8 @@ typedef enum {
  * @freed_at_once: unpinned mappings unmapped without waiting for a grace
  *     period, because one had already passed since a reader could last
  *     get a pointer into them (and grant mappings at their last unpin)
+ * @grace_periods: RCU grace periods the cache waited for to know which
+ *     mappings it may unmap at once
  * @entries: entries currently in the cache (each is one range, a kernel VMA)
  * @pinned_entries: those of @entries with a non-zero pin count
  * @pending_ranges: detached ranges whose release has not run yet
@@ -91,6 +93,7 @@ typedef struct XenMapCacheStats {
     uint64_t oversize;
     uint64_t over_limit;
     uint64_t freed_at_once;
+    uint64_t grace_periods;
     uint64_t entries;
     uint64_t pinned_entries;
     uint64_t pending_ranges;

@@ -1478,6 +1478,150 @@ static void test_stats_counters(void)
 }
 
 /*
+ * Grace periods
+ */
+
+/* A reader that holds a read section until told to leave it. */
+typedef struct HeldReader {
+    QemuThread thread;
+    bool inside;
+    bool leave;
+} HeldReader;
+
+static void *held_reader_thread(void *opaque)
+{
+    HeldReader *r = opaque;
+
+    rcu_register_thread();
+    rcu_read_lock();
+    qatomic_store_release(&r->inside, true);
+    while (!qatomic_load_acquire(&r->leave)) {
+        g_usleep(100);
+    }
+    rcu_read_unlock();
+    rcu_unregister_thread();
+    return NULL;
+}
+
+static void held_reader_start(HeldReader *r)
+{
+    gint64 deadline = g_get_monotonic_time() + HANDSHAKE_TIMEOUT_US;
+
+    qemu_thread_create(&r->thread, "held-reader", held_reader_thread, r,
+                       QEMU_THREAD_JOINABLE);
+    while (!qatomic_load_acquire(&r->inside)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100);
+    }
+}
+
+static void held_reader_stop(HeldReader *r)
+{
+    qatomic_store_release(&r->leave, true);
+    qemu_thread_join(&r->thread);
+}
+
+/* Wait until the cache has counted @n grace periods. */
+static void wait_grace_periods(uint64_t n)
+{
+    gint64 deadline = g_get_monotonic_time() + HANDSHAKE_TIMEOUT_US;
+
+    while (ram_stats().grace_periods < n) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100);
+    }
+}
+
+/* A miss the kernel first answers with ENOMEM: what is freeable goes. */
+static uint64_t miss_freeing(hwaddr addr)
+{
+    XenMapCacheStats before = ram_stats();
+
+    fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
+    check_bytes(map0(addr, 0), addr, BUCKET_SIZE);
+    return DELTA(ram_stats(), before, freed_at_once);
+}
+
+/*
+ * An RCU callback that blocks the RCU thread until released: callbacks
+ * run one after the other, so those queued after it wait too.
+ */
+typedef struct BlockingCallback {
+    struct rcu_head rcu;
+    bool running;
+    bool release;
+} BlockingCallback;
+
+static void blocking_callback_rcu(BlockingCallback *b)
+{
+    qatomic_store_release(&b->running, true);
+    while (!qatomic_load_acquire(&b->release)) {
+        g_usleep(100);
+    }
+}
+
+static void blocking_callback_wait_running(BlockingCallback *b)
+{
+    gint64 deadline = g_get_monotonic_time() + HANDSHAKE_TIMEOUT_US;
+
+    while (!qatomic_load_acquire(&b->running)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100);
+    }
+}
+
+/*
+ * An entry handed out while the cache's grace-period callback is already
+ * queued is not protected by it: that grace period may have begun before
+ * the reader took its pointer.  Only the next one, queued after the
+ * hand-out, makes the entry freeable.  A reader held in its read section
+ * keeps the first callback in flight across the hand-out; a callback that
+ * blocks the RCU thread right after it keeps the next one from running.
+ */
+static void test_grace_period_began_after(void)
+{
+    HeldReader reader = { 0 };
+    BlockingCallback blocker = { 0 };
+    hwaddr cold = bucket(90), e = bucket(91);
+    uint64_t gp0;
+    uint8_t *p;
+
+    setup();
+    /* A freeable entry, so that the misses below have one to free. */
+    g_assert_nonnull(map0(cold, 0));
+    g_assert_nonnull(map0(cold + 64 * BUCKET_SIZE, 0));
+    pass_grace_periods();
+    gp0 = ram_stats().grace_periods;
+
+    held_reader_start(&reader);
+    g_assert_nonnull(map0(bucket(200), 0));     /* queues callback gp0 + 1 */
+    p = map0(e, 0);                             /* handed out meanwhile */
+    g_assert_nonnull(map0(e + 64 * BUCKET_SIZE, 0));   /* leaves its slot */
+    call_rcu(&blocker, blocking_callback_rcu, rcu);
+    held_reader_stop(&reader);
+    blocking_callback_wait_running(&blocker);
+
+    /*
+     * The callback that was in flight has run: cold is freed, e is not
+     * freeable yet (the new mapping may take cold's addresses, not e's).
+     */
+    g_assert_cmpuint(ram_stats().grace_periods, ==, gp0 + 1);
+    g_assert_cmpuint(miss_freeing(bucket(300)), ==, 1);
+    g_assert_true(fake_xen_is_live(p, BUCKET_SIZE));
+    check_bytes(p, e, BUCKET_SIZE);
+
+    /*
+     * The next one, queued by the first as e waited for it, runs now; e
+     * is the one entry out of its recent slot, so the one freed.
+     */
+    qatomic_store_release(&blocker.release, true);
+    wait_grace_periods(gp0 + 2);
+    g_assert_cmpuint(miss_freeing(bucket(301)), ==, 1);
+    g_assert_cmpuint(ram_stats().entries, ==, 5);
+    teardown();
+}
+
+/*
  * Teardown
  */
 
@@ -2137,6 +2281,8 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-mapcache/bad-input/double-invalidation",
                     test_bad_double_invalidation);
     g_test_add_func("/xen-mapcache/stats/counters", test_stats_counters);
+    g_test_add_func("/xen-mapcache/grace-period/began-after",
+                    test_grace_period_began_after);
     g_test_add_func("/xen-mapcache/fini/releases-everything",
                     test_fini_releases_everything);
 
