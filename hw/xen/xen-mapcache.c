@@ -41,65 +41,104 @@
  *
  * Invariants (under MapCache.lock)
  * --------------------------------
- * - An entry is either in the cache (in its bucket's chain) or detached;
- *   a detached entry is never found again and its range is released by
- *   exactly one call_rcu() callback.
+ * - An entry is either in the cache (in its bucket's chain) or out of it;
+ *   an entry out of the cache is never found again, and its range is
+ *   unmapped exactly once: at once (freed) or by one call_rcu() callback
+ *   (detached, pending).
  * - An entry in the cache is in MapCache.lru if and only if its pin count
  *   is zero.  Its pin count is the sum of the counts of its pin records.
  * - Two entries in the cache never overlap in QEMU's address space.
  * - MapCache.live_bytes is the sum of the sizes of the entries in the
- *   cache, and stays under the cache limit but for pinned entries;
- *   MapCache.pending_bytes is that of the detached entries whose release
- *   has not run yet.
+ *   cache, MapCache.pending_bytes that of the detached entries whose
+ *   release has not run yet.  Their sum stays within the cache limit
+ *   whenever an unpinned entry may be freed (below); otherwise the limit
+ *   is exceeded, and counted, rather than a request failed.
  *
- * The RCU rule
- * ------------
+ * No pointer a caller holds is unmapped under it
+ * ----------------------------------------------
  * A range that was ever handed out is never unmapped, never mapped over
  * and never reused for other frames while a reader may still hold a
- * pointer into it.  The cache never changes an entry's mapping in place:
- * a request that no entry serves gets a new range from the kernel, and
- * every entry that leaves the cache (recycled for a larger mapping,
- * evicted, flushed, a grant at its last unpin, teardown) is detached under
- * the lock and released by mapcache_release_rcu() after a grace period.
- * A lock0 caller holds its pointer inside rcu_read_lock(), a lock1 caller
- * holds a pin (pinned entries are never detached but by teardown), so no
- * pointer a caller holds is unmapped under it.  Detached ranges stay
- * mapped until then, so the kernel cannot hand the same addresses out
- * again for other frames.
+ * pointer into it.  A lock1 caller holds a pin, and pinned entries never
+ * leave the cache but by teardown.  A lock0 caller holds its pointer
+ * inside rcu_read_lock().  The cache never changes an entry's mapping in
+ * place: a request that no entry serves gets a new range from the
+ * kernel, and an unpinned entry that leaves the cache (recycled for a
+ * larger mapping, evicted, flushed, teardown) is either
  *
- * The one exception is xen_replace_cache_entry(): it maps the real frames
- * with MAP_FIXED over a dummy entry made during incoming migration.  That
- * is its contract: the dummy stands in for memory whose frames are not
- * known yet, and its one caller (xen_add_to_physmap()) needs the pointer
- * it already gave the device model to show those frames from now on.  It
- * never replaces a foreign or grant mapping.
+ * - detached, and unmapped by mapcache_release_rcu() after a grace
+ *   period: every read section that began before it was queued has ended;
+ * - or unmapped at once, when mapcache_entry_freeable_locked() says a
+ *   grace period has already ended since a reader could last get a
+ *   pointer into it ("Freeing at once", below).
+ *
+ * Grant mappings are the exception that proves it: they are never handed
+ * out unpinned (a lock0 request on grants aborts), so at their last unpin
+ * no reader can hold a pointer into them and they are unmapped at once,
+ * as the granting domain expects.
+ *
+ * The one in-place change is xen_replace_cache_entry(): it maps the real
+ * frames with MAP_FIXED over a dummy entry made during incoming
+ * migration.  That is its contract: the dummy stands in for memory whose
+ * frames are not known yet, and its one caller (xen_add_to_physmap())
+ * needs the pointer it already gave the device model to show those frames
+ * from now on.  It never replaces a foreign or grant mapping.
+ *
+ * Freeing at once
+ * ---------------
+ * One RCU callback per cache, mapcache_grace_period_rcu(), counts grace
+ * periods: MapCache.gp_queued counts its queueings, MapCache.gp_done its
+ * runs, and at most one is in flight.  Whenever a reader may get a
+ * pointer into an entry without a pin, the entry is stamped with
+ * gp_queued + 1, the number of the first callback queued from then on
+ * (mapcache_stamp_locked()): when the lock hands it out, and when it
+ * leaves its recent slot, through which the lock-free path hands it out
+ * at any moment (so an entry in a recent slot is never freeable).  A
+ * callback already in flight does not do: its grace period may have
+ * begun before the reader's read section.  The entry is freeable once
+ * gp_done has reached its stamp; an entry never handed out is freeable at
+ * once.  The callback is queued by a stamp when none is in flight, and
+ * queues itself again while a stamp waits for it; never once teardown
+ * began (MapCache.gp_stopped).
+ *
+ * Unmapping at once runs ram_block_notify_remove() in the caller's
+ * context, so it is done only in the main thread outside coroutines
+ * (mapcache_may_free_here()), and always by the flush, which runs there;
+ * elsewhere entries are detached.  At the limit a miss first frees the
+ * least recently used freeable entries, then detaches more until the live
+ * bytes fit (mapcache_make_room_locked()); a mapping refused with ENOMEM
+ * frees every freeable entry and is retried.
  *
  * Locking and concurrency
  * -----------------------
  * Every public function may be called from any thread.  Each cache has a
- * QemuMutex (MapCache.lock) protecting everything in it but the fields the
- * RCU callback updates with atomics (pending_bytes, releases_done) and
- * those the lock0 hit path reads without the lock (below).  Functions
- * suffixed _locked need the lock held.  No function takes two caches'
- * locks at once, none waits for a grace period under a lock, and the
- * release callback takes no lock: in QEMU it runs in the RCU thread with
- * the BQL held, and callers of the mapcache may hold the BQL.
+ * QemuMutex (MapCache.lock) protecting everything in it but the fields
+ * RCU callbacks update with atomics (pending_bytes, releases_done, and
+ * the grace-period counters but gp_wanted) and those the lock0 hit path
+ * reads without the lock (below).  Functions suffixed _locked need the
+ * lock held; those suffixed _rcu are RCU callbacks; those suffixed
+ * _lockfree run without the lock, inside a read section.  No function
+ * takes two caches' locks at once, none waits for a grace period under a
+ * lock, and no RCU callback takes a lock: in QEMU they run in the RCU
+ * thread with the BQL held, and callers of the mapcache may hold the BQL.
  * mapcache_grants_lock only serialises the creation of the grant caches.
  *
- * The lock0 hit path, mapcache_hit_rcu(), takes no lock: inside a read
- * section it reads the recent slot of the request's bucket index and, if
- * the unpinned, non-dummy entry there serves the request, returns a
- * pointer into it.  This is safe because an entry's memory and range are
- * released only by mapcache_release_rcu(), queued after
- * mapcache_detach_locked() has cleared the entry's slot: a reader that
- * still found the entry began its read section before the release was
- * queued, and the grace period waits for it.  What the path reads of an
- * entry does not change while the entry is in the cache, but for
- * xen_replace_cache_entry() on a dummy, which the path skips
- * (MapCacheEntry.dummy is cleared last, with release semantics).  Written
- * under the lock and read by that path, with atomics: MapCache.recent and
- * MapCacheEntry.pin_count, .dummy, .referenced; the path counts its hits
- * in per-thread stripes (MapCacheHitStripe).
+ * The lock0 hit path, mapcache_hit_lockfree(), takes no lock: inside a
+ * read section it reads the recent slot of the request's bucket index
+ * and, if the unpinned, non-dummy entry there serves the request, returns
+ * a pointer into it.  This is safe because an entry leaves its slot under
+ * the lock before its range can be unmapped: if detached, the release is
+ * queued after the slot was cleared, so a reader that still found the
+ * entry began its read section before and the grace period waits for it;
+ * if freed at once, a grace period that began after the slot was cleared
+ * has ended, and with it every read section that could have found the
+ * entry there.  What the path reads of an entry does not change while the
+ * entry is in the cache, but for xen_replace_cache_entry() on a dummy,
+ * which the path skips (MapCacheEntry.dummy is cleared last, with release
+ * semantics).  Written under the lock and read by that path, with
+ * atomics: MapCache.recent and MapCacheEntry.pin_count, .dummy,
+ * .referenced.  The path stores to no entry but its CLOCK referenced bit,
+ * and only when it is clear; it counts its hits in per-thread stripes
+ * (MapCacheHitStripe).
  */
 
 #include "qemu/osdep.h"
@@ -142,10 +181,7 @@
 #endif
 #define MCACHE_BUCKET_SIZE  (1UL << MCACHE_BUCKET_SHIFT)
 
-/*
- * Address space left to the rest of QEMU under a finite RLIMIT_AS (the
- * previous implementation measured about 75 MiB besides the mapcache).
- */
+/* Address space left to the rest of QEMU under a finite RLIMIT_AS. */
 #define NON_MCACHE_MEMORY_SIZE (80 * MiB)
 
 typedef struct MapCache MapCache;
@@ -155,7 +191,7 @@ typedef struct MapCacheEntry {
     struct rcu_head rcu;            /* first member, for call_rcu() */
     MapCache *mc;
     MapCacheBucket *bucket;         /* NULL once detached */
-    hwaddr paddr_index;             /* first bucket mapped */
+    hwaddr index;             /* first bucket mapped */
     uint8_t *vaddr_base;
     size_t size;                    /* whole buckets */
     unsigned long *valid_mapping;   /* bit set if the page is mapped; */
@@ -192,16 +228,15 @@ typedef struct MapCachePin {
 
 /*
  * Hits of the lock0 path that takes no lock, counted per stripe: threads
- * take stripes in turn, and a stripe fills a cache line, so that threads
- * hitting at once do not share one.
+ * take stripes in turn, and a stripe fills a cache line of its own, so
+ * that threads hitting at once do not share one.
  */
 #define MAPCACHE_HIT_STRIPES 16
 #define MAPCACHE_CACHE_LINE 64      /* bytes, on the hosts Xen runs on */
 
 typedef struct MapCacheHitStripe {
     size_t hits;
-    char pad[MAPCACHE_CACHE_LINE - sizeof(size_t)];
-} MapCacheHitStripe;
+} QEMU_ALIGNED(MAPCACHE_CACHE_LINE) MapCacheHitStripe;
 
 struct MapCache {
     QemuMutex lock;
@@ -216,7 +251,7 @@ struct MapCache {
     GHashTable *buckets;            /* bucket index -> MapCacheBucket */
     GHashTable *pins;               /* pointer -> MapCachePin */
     QTAILQ_HEAD(, MapCacheEntry) lru;   /* unpinned, least recent first */
-    /* Also read by mapcache_hit_rcu(), see mapcache_recent_slot(). */
+    /* Also read by mapcache_hit_lockfree(), see mapcache_recent_slot(). */
     MapCacheEntry *recent[MAPCACHE_RECENT_SLOTS];
     size_t live_bytes;              /* sizes of the entries in the cache */
     size_t pinned_bytes;            /* those of the pinned ones */
@@ -239,8 +274,11 @@ struct MapCache {
     unsigned long gp_done;          /* times it ran */
     unsigned long gp_wanted;        /* the newest stamp */
 
-    /* Updated with atomics by mapcache_hit_rcu(), outside @lock. */
-    MapCacheHitStripe hit_stripes[MAPCACHE_HIT_STRIPES];
+    /*
+     * Updated with atomics by mapcache_hit_lockfree(), outside @lock;
+     * MAPCACHE_HIT_STRIPES of them, aligned on a cache line.
+     */
+    MapCacheHitStripe *hit_stripes;
 };
 
 /* One request, as xen_map_cache() got it, and what follows from it. */
@@ -370,7 +408,7 @@ static bool mapcache_pages_valid(const MapCacheEntry *entry,
 static bool mapcache_entry_serves(const MapCacheEntry *entry,
                                   const MapCacheRequest *req)
 {
-    return entry->paddr_index == req->index &&
+    return entry->index == req->index &&
            entry->size >= req->map_size &&
            mapcache_pages_valid(entry, req->first_page, req->nr_pages);
 }
@@ -379,7 +417,7 @@ static bool mapcache_entry_serves(const MapCacheEntry *entry,
 static bool mapcache_entry_is_dummy_for(const MapCacheEntry *entry,
                                         const MapCacheRequest *req)
 {
-    return entry->dummy && entry->paddr_index == req->index &&
+    return entry->dummy && entry->index == req->index &&
            entry->size == req->map_size;
 }
 
@@ -412,7 +450,7 @@ static MapCacheBucket *mapcache_get_bucket_locked(MapCache *mc, hwaddr index)
 /* Put @entry at the head of the chain of its first bucket. */
 static void mapcache_chain_add_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    entry->bucket = mapcache_get_bucket_locked(mc, entry->paddr_index);
+    entry->bucket = mapcache_get_bucket_locked(mc, entry->index);
     QLIST_INSERT_HEAD(&entry->bucket->chain, entry, chain);
 }
 
@@ -497,7 +535,7 @@ static void mapcache_stamp_locked(MapCache *mc, MapCacheEntry *entry)
  */
 static void mapcache_forget_recent_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    MapCacheEntry **slot = mapcache_recent_slot(mc, entry->paddr_index);
+    MapCacheEntry **slot = mapcache_recent_slot(mc, entry->index);
 
     if (*slot == entry) {
         qatomic_rcu_set(slot, NULL);
@@ -508,7 +546,7 @@ static void mapcache_forget_recent_locked(MapCache *mc, MapCacheEntry *entry)
 static bool mapcache_in_recent_slot_locked(MapCache *mc,
                                            MapCacheEntry *entry)
 {
-    return *mapcache_recent_slot(mc, entry->paddr_index) == entry;
+    return *mapcache_recent_slot(mc, entry->index) == entry;
 }
 
 /*
@@ -538,7 +576,7 @@ static bool mapcache_may_free_here(void)
 /* Unmap a range that no reader can point into any more. */
 static void mapcache_unmap_entry(MapCache *mc, MapCacheEntry *entry)
 {
-    hwaddr addr = mapcache_bucket_addr(mc, entry->paddr_index);
+    hwaddr addr = mapcache_bucket_addr(mc, entry->index);
     int rc;
 
     if (!entry->dummy) {
@@ -829,7 +867,7 @@ static void mapcache_map_ram(MapCache *mc, MapCacheEntry *entry)
 {
     g_autofree int *err = g_new0(int, mapcache_pages(entry->size));
 
-    entry->vaddr_base = mapcache_map_foreign_locked(mc, entry->paddr_index,
+    entry->vaddr_base = mapcache_map_foreign_locked(mc, entry->index,
                                                     entry->size, NULL, err);
     mapcache_set_valid_pages(entry, err);
 }
@@ -890,7 +928,7 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
     MapCacheEntry *entry = g_new0(MapCacheEntry, 1);
 
     entry->mc = mc;
-    entry->paddr_index = req->index;
+    entry->index = req->index;
     entry->size = req->map_size;
     entry->dummy = req->dummy;
 
@@ -915,7 +953,7 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
 
     mc->stats.new_mappings++;
     mc->stats.pages_mapped += mapcache_pages(entry->size);
-    trace_xen_map_cache_new_entry(mc->name, entry->paddr_index, entry->size,
+    trace_xen_map_cache_new_entry(mc->name, entry->index, entry->size,
                                   entry->vaddr_base, entry->dummy);
     return entry;
 }
@@ -1001,7 +1039,7 @@ static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
     if (entry->pin_count == UINT32_MAX) {
         error_report("mapcache: pin count overflow on the entry at guest "
                      "address 0x%" HWADDR_PRIx " (size 0x%zx, host %p): %s",
-                     mapcache_bucket_addr(mc, entry->paddr_index),
+                     mapcache_bucket_addr(mc, entry->index),
                      entry->size, entry->vaddr_base, strerror(EOVERFLOW));
         abort();
     }
@@ -1073,7 +1111,7 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
 /* @entry serves a request now: it goes to the recent slot and LRU tail. */
 static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    MapCacheEntry **slot = mapcache_recent_slot(mc, entry->paddr_index);
+    MapCacheEntry **slot = mapcache_recent_slot(mc, entry->index);
 
     if (*slot != entry) {
         if (*slot) {
@@ -1160,7 +1198,7 @@ static uint8_t *mapcache_refuse(MapCache *mc, const MapCacheRequest *req)
     return NULL;
 }
 
-static void mapcache_count_hit_rcu(MapCache *mc)
+static void mapcache_count_lockfree_hit(MapCache *mc)
 {
     if (!mapcache_thread_stripe) {
         mapcache_thread_stripe = qatomic_fetch_inc(&mapcache_stripes_taken) %
@@ -1169,7 +1207,7 @@ static void mapcache_count_hit_rcu(MapCache *mc)
     qatomic_inc(&mc->hit_stripes[mapcache_thread_stripe - 1].hits);
 }
 
-static size_t mapcache_hits_rcu(MapCache *mc)
+static size_t mapcache_lockfree_hits(MapCache *mc)
 {
     size_t i, hits = 0;
 
@@ -1185,7 +1223,7 @@ static size_t mapcache_hits_rcu(MapCache *mc)
  * (pinned entries take the locked path, which counts pinned reuses) nor a
  * dummy.  See "Locking and concurrency" at the top for why this is safe.
  */
-static uint8_t *mapcache_hit_rcu(MapCache *mc, const MapCacheRequest *req)
+static uint8_t *mapcache_hit_lockfree(MapCache *mc, const MapCacheRequest *req)
 {
     MapCacheEntry *entry;
 
@@ -1199,7 +1237,7 @@ static uint8_t *mapcache_hit_rcu(MapCache *mc, const MapCacheRequest *req)
     if (!qatomic_read(&entry->referenced)) {
         qatomic_set(&entry->referenced, true);
     }
-    mapcache_count_hit_rcu(mc);
+    mapcache_count_lockfree_hit(mc);
     return entry->vaddr_base + req->offset;
 }
 
@@ -1221,13 +1259,18 @@ static MapCache *mapcache_create(const char *name, unsigned int bucket_shift,
     mc->pins = g_hash_table_new_full(g_direct_hash, g_direct_equal,
                                      NULL, g_free);
     QTAILQ_INIT(&mc->lru);
+    mc->hit_stripes = qemu_memalign(MAPCACHE_CACHE_LINE,
+                                    sizeof(MapCacheHitStripe) *
+                                    MAPCACHE_HIT_STRIPES);
+    memset(mc->hit_stripes, 0,
+           sizeof(MapCacheHitStripe) * MAPCACHE_HIT_STRIPES);
     return mc;
 }
 
 /*
- * Grant mappings must use XC_PAGE_SIZE granularity since we can't map
- * anything beyond the number of pages granted to us.  The caches are
- * created at the first grant request: most guests never use one.
+ * The grant cache for @is_write, created at its first request: most
+ * guests never make one.  Its buckets are pages, since a grant covers
+ * exactly one page and the pages around it may not be granted at all.
  */
 static MapCache *mapcache_grants_get(bool is_write)
 {
@@ -1364,7 +1407,7 @@ uint8_t *xen_map_cache(MemoryRegion *mr,
         return mapcache_refuse(mc, &req);
     }
     if (!req.pin) {
-        p = mapcache_hit_rcu(mc, &req);
+        p = mapcache_hit_lockfree(mc, &req);
     }
     if (!p) {
         QEMU_LOCK_GUARD(&mc->lock);
@@ -1461,7 +1504,7 @@ void coroutine_mixed_fn xen_invalidate_map_cache_entry(uint8_t *buffer)
 static void mapcache_trace_stats_locked(MapCache *mc)
 {
     XenMapCacheStats *s = &mc->stats;
-    size_t hits = mapcache_hits_rcu(mc);
+    size_t hits = mapcache_lockfree_hits(mc);
 
     trace_xen_map_cache_stats(mc->name,
                               s->lookups_lock0 + s->lookups_lock1 + hits,
@@ -1481,7 +1524,7 @@ static void mapcache_trace_pinned_dma_locked(MapCache *mc)
     g_hash_table_iter_init(&iter, mc->pins);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pin)) {
         for (i = 0; pin->dma && i < pin->count; i++) {
-            trace_xen_invalidate_map_cache(pin->entry->paddr_index, pin->ptr);
+            trace_xen_invalidate_map_cache(pin->entry->index, pin->ptr);
         }
     }
 }
@@ -1569,10 +1612,10 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
     /* The entry moves to the chain of the frames it now maps. */
     mapcache_forget_recent_locked(mc, entry);
     mapcache_chain_remove_locked(mc, entry);
-    entry->paddr_index = new_req.index;
+    entry->index = new_req.index;
     mapcache_chain_add_locked(mc, entry);
 
-    /* Last: mapcache_hit_rcu() skips dummies, see the top of the file. */
+    /* Last: mapcache_hit_lockfree() skips dummies, see the top of the file. */
     qatomic_store_release(&entry->dummy, false);
     ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
     return entry->vaddr_base + new_req.offset;
@@ -1597,7 +1640,7 @@ bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
         return false;
     }
     QEMU_LOCK_GUARD(&mc->lock);
-    hits = mapcache_hits_rcu(mc);
+    hits = mapcache_lockfree_hits(mc);
     *stats = mc->stats;
     stats->lookups_lock0 += hits;
     stats->recent_hits += hits;
@@ -1639,6 +1682,7 @@ static void mapcache_free(MapCache *mc)
     assert(!qatomic_read(&mc->gp_in_flight));
     g_hash_table_destroy(mc->buckets);
     g_hash_table_destroy(mc->pins);
+    qemu_vfree(mc->hit_stripes);
     qemu_mutex_destroy(&mc->lock);
     g_free(mc);
 }
