@@ -484,10 +484,10 @@ static void mapcache_queue_grace_period(MapCache *mc)
         return;
     }
     if (qatomic_read(&mc->gp_stopped)) {
-        qatomic_set(&mc->gp_in_flight, false);
+        qatomic_store_release(&mc->gp_in_flight, false);
         return;
     }
-    qatomic_set(&mc->gp_queued, mc->gp_queued + 1);
+    qatomic_set(&mc->gp_queued, qatomic_read(&mc->gp_queued) + 1);
     call_rcu1(&mc->gp_rcu, mapcache_grace_period_rcu);
 }
 
@@ -504,7 +504,8 @@ static void mapcache_grace_period_rcu(struct rcu_head *head)
     unsigned long done = qatomic_read(&mc->gp_queued);
 
     qatomic_store_release(&mc->gp_done, done);
-    qatomic_set(&mc->gp_in_flight, false);
+    /* Release: whoever queues gp_rcu next sees this run finished. */
+    qatomic_store_release(&mc->gp_in_flight, false);
     smp_mb();
     if ((long)(qatomic_read(&mc->gp_wanted) - done) > 0) {
         mapcache_queue_grace_period(mc);

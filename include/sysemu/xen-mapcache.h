@@ -1,5 +1,8 @@
 /*
- * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (C) 2011       Citrix Ltd.
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2.  See
+ * the COPYING file in the top-level directory.
  *
  * Xen mapcache: on-demand mappings of guest RAM and grant references for
  * a Xen device model.  See docs/devel/xen-mapcache.rst.
@@ -116,9 +119,10 @@ typedef struct XenMapCacheStats {
  * The cache limit comes from %RLIMIT_AS: as root the limit is lifted and
  * the cache takes its cap (32 GiB on 64-bit hosts, 2 GiB on 32-bit ones);
  * otherwise the soft limit is raised to the hard one and the cache takes
- * the hard limit less 80 MiB, when that is below the cap.  Exits if the
- * grant device cannot be opened.  Call once, before any other mapcache
- * function.
+ * the hard limit less 80 MiB, when that is below the cap.  Exits, naming
+ * the limit and the minimum, if the hard limit leaves less than one
+ * bucket above those 80 MiB, and if the grant device cannot be opened.
+ * Call once, before any other mapcache function.
  *
  * See also: xen_map_cache_init_limit().
  */
@@ -142,11 +146,15 @@ void xen_map_cache_init(phys_offset_to_gaddr_t f,
  *
  * Returns: a host pointer to @phys_addr, valid for @size bytes (one page if
  * @size is 0), or %NULL if a page it touches cannot be mapped (a hole;
- * during incoming migration an anonymous dummy is mapped instead) or the
- * whole buckets it spans exceed the cache limit.  A lock0 request on a
- * grant region is an error: it reports and aborts.  Exits, naming address,
- * size and errno, if the mapping fails and one retry after dropping
- * unpinned entries does not cure it.  Thread-safe.
+ * during incoming migration an anonymous dummy is mapped instead), if the
+ * whole buckets it spans exceed the largest mapping (the cap: 32 GiB on
+ * 64-bit hosts, 2 GiB on 32-bit ones) or its bytes reach the last address
+ * of the 64-bit space, or if a grant page it spans has no grant reference
+ * (below @ram_addr_offset, or beyond 32 bits).  A request larger than the
+ * cache limit is served, and counted.  A lock0 request on a grant region
+ * is an error: it reports and aborts.  Exits, naming address, size, errno
+ * and what the cache holds, if the mapping fails and freeing what may be
+ * freed does not cure it.  Thread-safe.
  */
 uint8_t *xen_map_cache(MemoryRegion *mr, hwaddr phys_addr, hwaddr size,
                        ram_addr_t ram_addr_offset,
@@ -157,9 +165,11 @@ uint8_t *xen_map_cache(MemoryRegion *mr, hwaddr phys_addr, hwaddr size,
  * xen_ram_addr_from_mapcache: reverse lookup of a pinned pointer
  * @ptr: a pointer returned by a lock1 xen_map_cache() request, still pinned
  *
- * Returns: the guest (RAM) address @ptr maps, or %RAM_ADDR_INVALID if @ptr
- * is not a pinned pointer (only the exact pointers returned are known).
- * O(1).  Thread-safe.
+ * Returns: the address @ptr was mapped as (the @phys_addr of the request
+ * that returned it), also after xen_replace_cache_entry() gave its
+ * mapping other frames; or %RAM_ADDR_INVALID if @ptr is not a pinned
+ * pointer (only the exact pointers returned are known).  O(1).
+ * Thread-safe.
  */
 ram_addr_t xen_ram_addr_from_mapcache(void *ptr);
 
@@ -169,9 +179,11 @@ ram_addr_t xen_ram_addr_from_mapcache(void *ptr);
  *
  * Drops one pin taken through @buffer: a pointer pinned twice needs two
  * calls.  An unpinned guest RAM entry stays cached; a grant mapping is
- * released at its last unpin.  Unknown pointers are ignored (trace event).
- * In a coroutine, the work is done in a bottom half and the coroutine
- * yields until it is done.  O(1).  Thread-safe.
+ * unmapped at its last unpin, and the RAM block notifiers told, before
+ * this returns, so that the granting domain may end foreign access.
+ * Unknown pointers are ignored (trace event).  In a coroutine, the work is
+ * done in a bottom half and the coroutine yields until it is done.  O(1).
+ * Thread-safe.
  */
 void xen_invalidate_map_cache_entry(uint8_t *buffer);
 
@@ -179,10 +191,11 @@ void xen_invalidate_map_cache_entry(uint8_t *buffer);
  * xen_invalidate_map_cache: drop every unpinned guest RAM mapping
  *
  * Drains block I/O first (bdrv_drain_all()), then drops every unpinned
- * entry of the guest RAM cache; their ranges are released after an RCU
- * grace period, so pointers held by readers stay valid until they leave
- * their read-side critical sections.  Pinned entries and grant mappings
- * are kept.  O(entries).  Thread-safe.
+ * entry of the guest RAM cache: at once those that no reader can point
+ * into any more, the others after an RCU grace period, so pointers held by
+ * readers stay valid until they leave their read-side critical sections.
+ * Pinned entries and grant mappings are kept.  Call it from the main
+ * thread, outside coroutines.  O(entries).  Thread-safe.
  */
 void xen_invalidate_map_cache(void);
 
@@ -192,13 +205,15 @@ void xen_invalidate_map_cache(void);
  * @new_phys_addr: the guest address whose frames it must show from now on
  * @size: bytes
  *
- * Replaces, in place (MAP_FIXED), a dummy entry made during incoming
- * migration with the frames of @new_phys_addr, so that the pointer already
- * handed out shows them.  Only dummies are replaced.
+ * Replaces, in place (MAP_FIXED), the dummy entry made during incoming
+ * migration for @old_phys_addr and @size (exactly: its whole buckets) with
+ * the frames of @new_phys_addr, so that the pointer already handed out
+ * shows them.  Only dummies are replaced.  The new frames are probed
+ * first, with a mapping of their own: a refusal changes nothing.
  *
  * Returns: the pointer for @new_phys_addr, or %NULL (with a trace event)
- * if there is no dummy entry for @old_phys_addr or a page of the new range
- * is invalid.
+ * if there is no dummy of that size for @old_phys_addr, @size is 0, the
+ * new range needs more than the dummy maps, or a page of it is a hole.
  */
 uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
                                  hwaddr new_phys_addr,
@@ -230,6 +245,7 @@ bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
 /**
  * xen_map_cache_fini: release every mapping and free the mapcache
  *
+ * For tests and benchmarks: QEMU itself never tears the mapcache down.
  * Drops every entry, pinned or not, waits for the RCU callbacks that
  * unmap them (drain_call_rcu()) and frees the caches.  Must not be called
  * inside an RCU read-side critical section, nor while another thread may
