@@ -186,7 +186,7 @@ uint8_t fake_xen_grant_byte(uint64_t grant_ref, size_t offset)
                         FAKE_XEN_GRANT_SALT);
 }
 
-/* Write the pattern of [@addr, @addr + @len) to @buf; @addr 8-aligned. */
+/* Write the pattern of [@addr, @addr + @len) to @buf; both 8-aligned. */
 static void fill_pattern(uint8_t *buf, uint64_t addr, size_t len,
                          uint64_t salt)
 {
@@ -195,7 +195,7 @@ static void fill_pattern(uint8_t *buf, uint64_t addr, size_t len,
     for (i = 0; i < len; i += 8) {
         uint64_t word = GUINT64_TO_LE((addr + i) ^ salt);
 
-        memcpy(buf + i, &word, MIN(sizeof(word), len - i));
+        memcpy(buf + i, &word, sizeof(word));
     }
 }
 
@@ -300,18 +300,34 @@ static size_t count_differences(const uint8_t *a, const uint8_t *b,
 }
 
 /*
- * Does [@p, @p + @len) (within one page) show the pattern of @offset?
- * Only the frame at @offset holds it, so a match means @p shows that
- * frame, unless a test wrote one address's pattern at another.
+ * Does [@p, @p + @len) show the pattern of @offset?  Only the frame at
+ * @offset holds it, so a match means @p shows that frame, unless a test
+ * wrote one address's pattern at another.  Compares whole words.
  */
 static bool shows_pattern(const uint8_t *p, uint64_t offset, size_t len,
                           uint64_t salt)
 {
-    uint8_t expected[FAKE_XEN_PAGE_SIZE + 16];
-    uint64_t start = offset & ~(uint64_t)7;
+    size_t i = 0, head = MIN(len, (size_t)(-offset & 7));
 
-    fill_pattern(expected, start, offset - start + len, salt);
-    return !memcmp(p, expected + (offset - start), len);
+    for (; i < head; i++) {
+        if (p[i] != pattern_byte(offset + i, salt)) {
+            return false;
+        }
+    }
+    for (; i + 8 <= len; i += 8) {
+        uint64_t word;
+
+        memcpy(&word, p + i, sizeof(word));
+        if (word != GUINT64_TO_LE((offset + i) ^ salt)) {
+            return false;
+        }
+    }
+    for (; i < len; i++) {
+        if (p[i] != pattern_byte(offset + i, salt)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /*
