@@ -13,8 +13,8 @@
  * The RAM block notifiers record every call, and check what the block
  * RAM registrar relies on (a backend such as blkio registers each range
  * added and unregisters it when removed): every add is paired with
- * exactly one remove of the same host and size, and no remove lacks its
- * add.
+ * exactly one remove of the same host and size, no remove lacks its add,
+ * and neither runs in a coroutine or outside the main thread.
  */
 
 #include "qemu/osdep.h"
@@ -23,6 +23,7 @@
 #include "exec/memory.h"
 #include "exec/ramlist.h"
 #include "qemu/atomic.h"
+#include "qemu/coroutine.h"
 #include "qemu/lockable.h"
 #include "qemu/main-loop.h"
 #include "qemu/thread.h"
@@ -76,9 +77,11 @@ static void __attribute__((constructor)) stubs_init(void)
     notify.errors = g_string_new("");
 }
 
+/* As QEMU's: any kind of Xen memory, foreign mappings or grants. */
 bool xen_mr_is_memory(MemoryRegion *mr)
 {
-    return mr == &xen_mapcache_test_ram_mr;
+    return mr == &xen_mapcache_test_ram_mr ||
+           mr == &xen_mapcache_test_grants_mr;
 }
 
 bool xen_mr_is_grants(MemoryRegion *mr)
@@ -108,9 +111,22 @@ static void G_GNUC_PRINTF(1, 2) notify_error_locked(const char *fmt, ...)
     notify.nr_errors++;
 }
 
+/*
+ * Record a notifier call, and an error if it runs where the block RAM
+ * registrar must not: in a coroutine, or outside the main thread.
+ */
 static void notify_record_locked(bool add, void *host, size_t size)
 {
     NotifyEvent ev = { .add = add, .host = host, .size = size };
+
+    if (qemu_in_coroutine()) {
+        notify_error_locked("%s of %p (size 0x%zx) in a coroutine",
+                            add ? "add" : "remove", host, size);
+    }
+    if (!qemu_in_main_thread()) {
+        notify_error_locked("%s of %p (size 0x%zx) outside the main thread",
+                            add ? "add" : "remove", host, size);
+    }
 
     if (notify.events->len >= NOTIFY_MAX_EVENTS) {
         notify.events_dropped = true;

@@ -12,9 +12,12 @@
 #include "exec/memory.h"
 #include "sysemu/runstate.h"
 
-/* xen_mr_is_memory() is true for this region only. */
+/* Guest RAM: xen_mr_is_memory() is true for it (QEMU's xen_memory). */
 extern MemoryRegion xen_mapcache_test_ram_mr;
-/* xen_mr_is_grants() is true for this region only. */
+/*
+ * Grants: xen_mr_is_grants() is true for this region only, and
+ * xen_mr_is_memory() too, as QEMU's for xen_grants.
+ */
 extern MemoryRegion xen_mapcache_test_grants_mr;
 /* Neither guest RAM nor grants (a ROM or VRAM block, say). */
 extern MemoryRegion xen_mapcache_test_other_mr;
@@ -35,8 +38,10 @@ void xen_mapcache_test_get_counts(XenMapCacheTestCounts *counts);
  * The RAM block notifier calls, as the block RAM registrar sees them: a
  * registration is live from its ram_block_notify_add() to the
  * ram_block_notify_remove() of the same host.  Errors are calls that
- * break the pairing: an add of a host already live, a remove of a host
- * not live, a remove whose size differs from its add's.
+ * break the pairing (an add of a host already live, a remove of a host
+ * not live, a remove whose size differs from its add's) and calls made
+ * where the registrar must not run (in a coroutine, or where
+ * qemu_in_main_thread() is false).
  */
 typedef struct XenMapCacheTestNotifyCheck {
     uint64_t events;            /* calls recorded since the last reset */
