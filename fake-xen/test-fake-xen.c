@@ -6,20 +6,11 @@
  * the reader registry) must itself be right.
  */
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include "qemu/osdep.h"
+/* xen_native.h must come before any other Xen header. */
+#include "hw/xen/xen_native.h"
+#include "qemu/thread.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <glib.h>
-
-#include <xenforeignmemory.h>
 #include <xengnttab.h>
 
 #include "test-xen-mapcache-fake-xen.h"
@@ -361,6 +352,201 @@ static void test_reset(void)
     xenforeignmemory_unmap(fmem, p, 1);
 }
 
+/*
+ * The registry and the counters work before fake_xen_init(): QemuMutex
+ * has no static initializer, so the fake sets its locks up on first use.
+ * Registered first, so that it runs before any other test sets up.
+ */
+static void test_registry_before_init(void)
+{
+    static uint8_t buf[64];
+    int token = fake_xen_reader_enter(buf, sizeof(buf));
+
+    fake_xen_reader_exit(token);
+    g_assert_cmpuint(stats().violations, ==, 0);
+    g_assert_false(fake_xen_is_live(buf, 1));
+}
+
+/* Map grant references @refs (@n of them) read-write. */
+static uint8_t *map_grants(uint32_t *refs, uint32_t n)
+{
+    return xengnttab_map_domain_grant_refs(xgt, n, 1, refs,
+                                           PROT_READ | PROT_WRITE);
+}
+
+/*
+ * Ending foreign access fails while the backend maps the grant, and the
+ * reference is disabled for good, as Linux's frontend does.
+ */
+static void test_end_access_while_mapped(void)
+{
+    uint32_t refs[2] = { 3, 4 };
+    uint8_t *p, *q;
+
+    setup();
+    p = map_grants(refs, 2);
+    q = map_grants(&refs[1], 1);
+    g_assert_nonnull(p);
+    g_assert_cmpuint(fake_xen_grant_mappings(3), ==, 1);
+    g_assert_cmpuint(fake_xen_grant_mappings(4), ==, 2);
+
+    g_assert_false(fake_xen_end_foreign_access(3));
+    g_assert_cmpuint(stats().end_access_failures, ==, 1);
+    g_assert_true(fake_xen_grant_is_disabled(3));
+
+    /* Still mapped by q after p goes: still fails. */
+    xengnttab_unmap(xgt, p, 2);
+    g_assert_cmpuint(fake_xen_grant_mappings(4), ==, 1);
+    g_assert_false(fake_xen_end_foreign_access(4));
+    g_assert_cmpuint(stats().end_access_failures, ==, 2);
+    xengnttab_unmap(xgt, q, 1);
+    g_assert_cmpuint(fake_xen_grant_mappings(4), ==, 0);
+
+    /* Disabled references are never ended nor granted again. */
+    g_assert_false(fake_xen_end_foreign_access(3));
+    g_assert_cmpuint(stats().bad_end_access, ==, 1);
+    g_assert_false(fake_xen_grant_foreign_access(3));
+    g_assert_true(fake_xen_grant_is_disabled(3));
+    g_assert_cmpuint(stats().end_access_calls, ==, 3);
+}
+
+/* Once unmapped, access ends; mapping it then fails until granted again. */
+static void test_end_access_after_unmap(void)
+{
+    uint32_t ref = 5;
+    uint8_t *p;
+
+    setup();
+    p = map_grants(&ref, 1);
+    g_assert_nonnull(p);
+    g_assert_cmpint(xengnttab_unmap(xgt, p, 1), ==, 0);
+    g_assert_true(fake_xen_end_foreign_access(ref));
+    g_assert_false(fake_xen_grant_is_disabled(ref));
+    g_assert_cmpuint(stats().end_access_failures, ==, 0);
+
+    errno = 0;
+    g_assert_null(map_grants(&ref, 1));
+    g_assert_cmpint(errno, ==, EINVAL);
+    g_assert_cmpuint(stats().grant_maps_refused, ==, 1);
+    g_assert_false(fake_xen_end_foreign_access(ref));
+    g_assert_cmpuint(stats().bad_end_access, ==, 1);
+
+    g_assert_true(fake_xen_grant_foreign_access(ref));
+    p = map_grants(&ref, 1);
+    g_assert_nonnull(p);
+    g_assert_cmpuint(fake_xen_check_grant(p, ref, PAGE), ==, 0);
+    xengnttab_unmap(xgt, p, 1);
+    g_assert_false(fake_xen_end_foreign_access(GRANT_PAGES));
+}
+
+/* A map past the budget in bytes fails with ENOMEM; the peak is kept. */
+static void test_budget_bytes(void)
+{
+    uint32_t ref = 0;
+    uint8_t *a, *b, *g;
+
+    setup();
+    fake_xen_set_budget(4 * PAGE, 0);
+    a = map_frames(0, 3, NULL);
+    g_assert_nonnull(a);
+    errno = 0;
+    g_assert_null(map_frames(8, 2, NULL));
+    g_assert_cmpint(errno, ==, ENOMEM);
+    /* Grants take the same address space. */
+    g_assert_nonnull(g = map_grants(&ref, 1));
+    g_assert_null(map_frames(8, 1, NULL));
+    g_assert_cmpint(errno, ==, ENOMEM);
+    xengnttab_unmap(xgt, g, 1);
+    b = map_frames(8, 1, NULL);
+    g_assert_nonnull(b);
+    g_assert_cmpuint(stats().budget_failures, ==, 2);
+    g_assert_cmpuint(stats().live_pages, ==, 4);
+
+    xenforeignmemory_unmap(fmem, a, 3);
+    xenforeignmemory_unmap(fmem, b, 1);
+    g_assert_cmpuint(stats().live_pages, ==, 0);
+    g_assert_cmpuint(stats().peak_live_pages, ==, 4);
+    g_assert_cmpuint(stats().peak_live_ranges, ==, 2);
+
+    /* Unlimited again. */
+    fake_xen_set_budget(0, 0);
+    a = map_frames(0, 16, NULL);
+    g_assert_nonnull(a);
+    xenforeignmemory_unmap(fmem, a, 16);
+}
+
+/* A map past the budget in ranges fails; MAP_FIXED over one is net 0. */
+static void test_budget_ranges(void)
+{
+    xen_pfn_t pfns[2] = { 20, 21 };
+    uint8_t *a, *b;
+    int err[2];
+
+    setup();
+    fake_xen_set_budget(0, 2);
+    a = map_frames(0, 2, NULL);
+    b = map_frames(4, 1, NULL);
+    g_assert_nonnull(a);
+    g_assert_nonnull(b);
+    errno = 0;
+    g_assert_null(map_frames(6, 1, NULL));
+    g_assert_cmpint(errno, ==, ENOMEM);
+
+    g_assert_true(xenforeignmemory_map2(fmem, 1, a, PROT_READ, MAP_FIXED,
+                                        2, pfns, err) == a);
+    g_assert_cmpuint(fake_xen_check_ram(a, 20 * PAGE, 2 * PAGE), ==, 0);
+    g_assert_cmpuint(stats().live_ranges, ==, 2);
+    g_assert_cmpuint(stats().budget_failures, ==, 1);
+    g_assert_cmpuint(stats().peak_live_ranges, ==, 2);
+    xenforeignmemory_unmap(fmem, a, 2);
+    xenforeignmemory_unmap(fmem, b, 1);
+}
+
+static __thread sigjmp_buf *fault_resume;
+
+static void fault_handler(int sig)
+{
+    siglongjmp(*fault_resume, 1);
+}
+
+/*
+ * fake_xen_check_ram() reads the caller's pointer without a lock held,
+ * so a reader may leave it with siglongjmp() when the read faults: the
+ * fake still works afterwards (a lock left held would hang here).
+ */
+static void test_check_fault_leaves_no_lock(void)
+{
+    struct sigaction sa = { .sa_handler = fault_handler };
+    struct sigaction old;
+    sigjmp_buf resume;
+    volatile bool faulted = false;
+    uint8_t *p;
+    int err[2];
+
+    setup();
+    fake_xen_set_hole(31, 1, true);
+    p = map_frames(30, 2, err);
+    g_assert_cmpint(err[1], ==, -EINVAL);
+    p[10] ^= 0xff;              /* the first page takes the locked path */
+
+    sa.sa_flags = SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    g_assert_cmpint(sigaction(SIGSEGV, &sa, &old), ==, 0);
+    if (!sigsetjmp(resume, 0)) {
+        fault_resume = &resume;
+        fake_xen_check_ram(p, 30 * PAGE, 2 * PAGE);
+    } else {
+        faulted = true;
+    }
+    fault_resume = NULL;
+    sigaction(SIGSEGV, &old, NULL);
+
+    g_assert_true(faulted);
+    g_assert_cmpuint(stats().live_ranges, ==, 1);
+    g_assert_cmpuint(fake_xen_check_ram(p, 30 * PAGE, PAGE), ==, 0);
+    xenforeignmemory_unmap(fmem, p, 2);
+}
+
 #define THREAD_ITERATIONS 2000
 
 static void *map_unmap_thread(void *opaque)
@@ -382,16 +568,16 @@ static void *map_unmap_thread(void *opaque)
 
 static void test_threads(void)
 {
-    pthread_t threads[4];
+    QemuThread threads[4];
     unsigned i;
 
     setup();
     for (i = 0; i < G_N_ELEMENTS(threads); i++) {
-        pthread_create(&threads[i], NULL, map_unmap_thread,
-                       GUINT_TO_POINTER(i));
+        qemu_thread_create(&threads[i], "fake-xen-test", map_unmap_thread,
+                           GUINT_TO_POINTER(i), QEMU_THREAD_JOINABLE);
     }
     for (i = 0; i < G_N_ELEMENTS(threads); i++) {
-        pthread_join(threads[i], NULL);
+        qemu_thread_join(&threads[i]);
     }
     g_assert_cmpuint(stats().map_calls, ==, 4 * THREAD_ITERATIONS);
     g_assert_cmpuint(stats().bad_unmaps, ==, 0);
@@ -407,6 +593,8 @@ int main(int argc, char **argv)
     fmem = xenforeignmemory_open(NULL, 0);
     xgt = xengnttab_open(NULL, 0);
 
+    g_test_add_func("/fake-xen/init/registry-before-init",
+                    test_registry_before_init);
     g_test_add_func("/fake-xen/foreign/pattern", test_pattern_by_value);
     g_test_add_func("/fake-xen/foreign/shared", test_shared_frames);
     g_test_add_func("/fake-xen/foreign/holes", test_holes);
@@ -420,6 +608,14 @@ int main(int argc, char **argv)
     g_test_add_func("/fake-xen/readers/no-violation",
                     test_reader_no_violation);
     g_test_add_func("/fake-xen/init/reset", test_reset);
+    g_test_add_func("/fake-xen/granting/end-access-while-mapped",
+                    test_end_access_while_mapped);
+    g_test_add_func("/fake-xen/granting/end-access-after-unmap",
+                    test_end_access_after_unmap);
+    g_test_add_func("/fake-xen/kernel/budget-bytes", test_budget_bytes);
+    g_test_add_func("/fake-xen/kernel/budget-ranges", test_budget_ranges);
+    g_test_add_func("/fake-xen/check/fault-leaves-no-lock",
+                    test_check_fault_leaves_no_lock);
     g_test_add_func("/fake-xen/threads/map-unmap", test_threads);
 
     ret = g_test_run();

@@ -116,8 +116,3 @@ AioContext *qemu_get_aio_context(void)
 {
     return main_ctx;
 }
-
-bool qemu_in_main_thread(void)
-{
-    return qemu_get_current_aio_context() == qemu_get_aio_context();
-}

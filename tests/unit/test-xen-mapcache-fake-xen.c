@@ -3,7 +3,10 @@
  *
  * A fake Xen hypervisor: libxenforeignmemory and libxengnttab entry points
  * backed by memfds, with counters, failure injection and a registry of
- * ranges in use by readers.  See test-xen-mapcache-fake-xen.h.
+ * ranges in use by readers.  It also plays the other parties of the
+ * mapcache's contracts: the granting domain (ending foreign access fails
+ * while a grant is mapped) and the kernel (an address-space and a
+ * mapping-count budget).  See test-xen-mapcache-fake-xen.h.
  *
  * Memory
  * ------
@@ -18,9 +21,14 @@
  * A foreign mapping first reserves its whole range (PROT_NONE anonymous
  * memory, at the caller's address with MAP_FIXED), then maps each run of
  * valid frames over it, MAP_SHARED | MAP_FIXED from the memfd: hole frames
- * stay PROT_NONE.  Every range handed out is recorded (start, pages, kind)
- * in a tree ordered by address; an unmap that does not match one exactly
- * is a bad unmap (it is still done).
+ * stay PROT_NONE.  Every range handed out is recorded (start, pages, kind,
+ * and for grants the references) in a tree ordered by address; an unmap
+ * that does not match one exactly is a bad unmap (it is still done).
+ *
+ * The budget counts what is live plus what map calls in progress have
+ * reserved (FakeXenMapping), so that two threads mapping at once cannot
+ * both pass it.  Dummy mappings the mapcache makes with plain mmap() are
+ * not the fake's and do not count.
  *
  * Locking
  * -------
@@ -30,33 +38,25 @@
  * right because the kernel reuses no address before its munmap().
  * registry.lock protects the registry; it nests inside fake.lock, never
  * the other way round.  Readers take only registry.lock, so entering and
- * leaving the registry stays cheap.
+ * leaving the registry stays cheap.  QemuMutex has no static initializer
+ * and the registry may be used before fake_xen_init(): both locks are
+ * set up on first use (fake_xen_locks_init()).
  */
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include "qemu/osdep.h"
+/* xen_native.h must come before any other Xen header. */
+#include "hw/xen/xen_native.h"
+#include "qemu/bitmap.h"
+#include "qemu/error-report.h"
+#include "qemu/lockable.h"
+#include "qemu/thread.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <glib.h>
-
-#include <xenforeignmemory.h>
 #include <xengnttab.h>
 
 #include "test-xen-mapcache-fake-xen.h"
 
 #define FAKE_XEN_RAM_SALT   0x5851F42D4C957F2DULL
 #define FAKE_XEN_GRANT_SALT 0x2545F4914F6CDD1DULL
-
-#define FAKE_XEN_LONG_BITS (sizeof(unsigned long) * 8)
 
 /* Pages filled with one pwrite() at most. */
 #define FAKE_XEN_FILL_CHUNK 256
@@ -82,6 +82,7 @@ typedef struct FakeXenRange {
     uintptr_t start;
     size_t pages;
     FakeXenKind kind;
+    uint64_t *refs;             /* grants: the reference of each page */
 } FakeXenRange;
 
 /* One memfd of pages with its salt and its bitmap of filled pages. */
@@ -98,17 +99,29 @@ typedef struct FakeXenInjection {
     int err;
 } FakeXenInjection;
 
+/* The granting domain's view of one grant reference. */
+typedef enum FakeXenGrantState {
+    FAKE_XEN_GRANT_GRANTED,     /* the backend may map it */
+    FAKE_XEN_GRANT_ENDED,       /* access ended: maps of it fail */
+    FAKE_XEN_GRANT_DISABLED,    /* ending failed: never used again */
+} FakeXenGrantState;
+
 static struct {
-    pthread_mutex_t lock;
+    QemuMutex lock;
     bool initialized;
     FakeXenMemory ram;
     FakeXenMemory grants;
     unsigned long *holes;
+    uint8_t *grant_state;       /* FakeXenGrantState, per reference */
+    uint32_t *grant_maps;       /* live backend mappings, per reference */
     GTree *live;                /* FakeXenRange, by start address */
     FakeXenInjection inject[FAKE_XEN_GRANT_MAP + 1];
+    uint64_t budget_pages;      /* 0: unlimited */
+    uint64_t budget_ranges;     /* 0: unlimited */
+    uint64_t reserved_pages;    /* by map calls in progress */
+    uint64_t reserved_ranges;
     FakeXenStats stats;         /* live_ranges, live_pages kept here too */
 } fake = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
     .ram.fd = -1,
     .grants.fd = -1,
 };
@@ -120,15 +133,38 @@ typedef struct FakeXenReader {
 } FakeXenReader;
 
 static struct {
-    pthread_mutex_t lock;
+    QemuMutex lock;
     FakeXenReader slots[FAKE_XEN_MAX_READERS];
     int free_slots[FAKE_XEN_MAX_READERS];
     int nr_free;
     int high_water;             /* slots[high_water...] never used */
     uint64_t violations;
-} registry = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
-};
+} registry;
+
+/* Locks: set up once, by whichever entry point runs first. */
+
+static void fake_xen_locks_init(void)
+{
+    static gsize done;
+
+    if (g_once_init_enter(&done)) {
+        qemu_mutex_init(&fake.lock);
+        qemu_mutex_init(&registry.lock);
+        g_once_init_leave(&done, 1);
+    }
+}
+
+static QemuMutex *fake_lock(void)
+{
+    fake_xen_locks_init();
+    return &fake.lock;
+}
+
+static QemuMutex *registry_lock(void)
+{
+    fake_xen_locks_init();
+    return &registry.lock;
+}
 
 /* Pattern */
 
@@ -150,6 +186,7 @@ uint8_t fake_xen_grant_byte(uint64_t grant_ref, size_t offset)
                         FAKE_XEN_GRANT_SALT);
 }
 
+/* Write the pattern of [@addr, @addr + @len) to @buf; both 8-aligned. */
 static void fill_pattern(uint8_t *buf, uint64_t addr, size_t len,
                          uint64_t salt)
 {
@@ -162,30 +199,6 @@ static void fill_pattern(uint8_t *buf, uint64_t addr, size_t len,
     }
 }
 
-/* Bitmaps */
-
-static bool bit_test(const unsigned long *map, uint64_t nr)
-{
-    return map[nr / FAKE_XEN_LONG_BITS] >> (nr % FAKE_XEN_LONG_BITS) & 1;
-}
-
-static void bit_assign(unsigned long *map, uint64_t nr, bool value)
-{
-    unsigned long mask = 1UL << (nr % FAKE_XEN_LONG_BITS);
-
-    if (value) {
-        map[nr / FAKE_XEN_LONG_BITS] |= mask;
-    } else {
-        map[nr / FAKE_XEN_LONG_BITS] &= ~mask;
-    }
-}
-
-static unsigned long *bitmap_new(uint64_t bits)
-{
-    /* Large and zeroed: calloc() leaves the untouched part uncommitted. */
-    return g_new0(unsigned long, bits / FAKE_XEN_LONG_BITS + 1);
-}
-
 /* Memory files */
 
 static void memory_open(FakeXenMemory *mem, const char *name,
@@ -194,12 +207,13 @@ static void memory_open(FakeXenMemory *mem, const char *name,
     mem->name = name;
     mem->pages = pages;
     mem->salt = salt;
-    mem->filled = bitmap_new(pages);
+    /* Zeroed: the part never touched stays uncommitted. */
+    mem->filled = bitmap_new(pages + 1);
     mem->fd = memfd_create(name, MFD_CLOEXEC);
     if (mem->fd < 0 ||
         ftruncate(mem->fd, (off_t)(pages * FAKE_XEN_PAGE_SIZE)) < 0) {
-        fprintf(stderr, "fake-xen: cannot create %s (%" PRIu64 " pages): "
-                "%s\n", name, pages, strerror(errno));
+        error_report("fake-xen: cannot create %s (%" PRIu64 " pages): %s",
+                     name, pages, strerror(errno));
         abort();
     }
 }
@@ -225,8 +239,8 @@ static void memory_fill_run(FakeXenMemory *mem, uint64_t first,
 
     fill_pattern(buf, offset, len, mem->salt);
     if (pwrite(mem->fd, buf, len, offset) != (ssize_t)len) {
-        fprintf(stderr, "fake-xen: cannot fill %s at 0x%" PRIx64 ": %s\n",
-                mem->name, (uint64_t)offset, strerror(errno));
+        error_report("fake-xen: cannot fill %s at 0x%" PRIx64 ": %s",
+                     mem->name, (uint64_t)offset, strerror(errno));
         abort();
     }
 }
@@ -241,8 +255,8 @@ static void memory_fill_locked(FakeXenMemory *mem, uint64_t first,
         uint64_t run = 0;
 
         while (page + run < end && run < FAKE_XEN_FILL_CHUNK &&
-               !bit_test(mem->filled, page + run)) {
-            bit_assign(mem->filled, page + run, true);
+               !test_bit(page + run, mem->filled)) {
+            set_bit(page + run, mem->filled);
             run++;
         }
         if (run) {
@@ -253,33 +267,89 @@ static void memory_fill_locked(FakeXenMemory *mem, uint64_t first,
 }
 
 /*
- * Count the bytes of [@p, @p + @len) that differ from @mem at byte
- * @offset: its contents where filled, the pattern elsewhere (never filled
- * yet, or beyond its end).  fake.lock held.
+ * Copy to @buf the @len bytes @mem holds at @offset, within one page: its
+ * contents where filled, the pattern elsewhere (never filled yet, or
+ * beyond its end).
  */
-static size_t memory_check_locked(FakeXenMemory *mem, const uint8_t *p,
-                                  uint64_t offset, size_t len)
+static void memory_read_locked(FakeXenMemory *mem, uint8_t *buf,
+                               uint64_t offset, size_t len)
+{
+    uint64_t page = offset / FAKE_XEN_PAGE_SIZE;
+    size_t i;
+
+    if (page < mem->pages && test_bit(page, mem->filled)) {
+        if (pread(mem->fd, buf, len, offset) != (ssize_t)len) {
+            abort();
+        }
+        return;
+    }
+    for (i = 0; i < len; i++) {
+        buf[i] = pattern_byte(offset + i, mem->salt);
+    }
+}
+
+static size_t count_differences(const uint8_t *a, const uint8_t *b,
+                                 size_t len)
+{
+    size_t i, wrong = 0;
+
+    for (i = 0; i < len; i++) {
+        wrong += a[i] != b[i];
+    }
+    return wrong;
+}
+
+/*
+ * Does [@p, @p + @len) show the pattern of @offset?  Only the frame at
+ * @offset holds it, so a match means @p shows that frame, unless a test
+ * wrote one address's pattern at another.  Compares whole words.
+ */
+static bool shows_pattern(const uint8_t *p, uint64_t offset, size_t len,
+                          uint64_t salt)
+{
+    size_t i = 0, head = MIN(len, (size_t)(-offset & 7));
+
+    for (; i < head; i++) {
+        if (p[i] != pattern_byte(offset + i, salt)) {
+            return false;
+        }
+    }
+    for (; i + 8 <= len; i += 8) {
+        uint64_t word;
+
+        memcpy(&word, p + i, sizeof(word));
+        if (word != GUINT64_TO_LE((offset + i) ^ salt)) {
+            return false;
+        }
+    }
+    for (; i < len; i++) {
+        if (p[i] != pattern_byte(offset + i, salt)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Count the bytes of [@p, @p + @len) that differ from @mem at @offset.
+ * Takes fake.lock only to copy what @mem holds, never while reading @p:
+ * a caller may leave with siglongjmp() when a read of @p faults.
+ */
+static size_t memory_check(FakeXenMemory *mem, uint64_t salt,
+                           const uint8_t *p, uint64_t offset, size_t len)
 {
     uint8_t buf[FAKE_XEN_PAGE_SIZE];
     size_t wrong = 0;
 
     while (len) {
-        uint64_t page = offset / FAKE_XEN_PAGE_SIZE;
         size_t in_page = offset % FAKE_XEN_PAGE_SIZE;
         size_t n = MIN(len, (size_t)FAKE_XEN_PAGE_SIZE - in_page);
-        size_t i;
 
-        if (page < mem->pages && bit_test(mem->filled, page)) {
-            if (pread(mem->fd, buf, n, offset) != (ssize_t)n) {
-                abort();
+        if (!shows_pattern(p, offset, n, salt)) {
+            WITH_QEMU_LOCK_GUARD(fake_lock()) {
+                memory_read_locked(mem, buf, offset, n);
             }
-        } else {
-            for (i = 0; i < n; i++) {
-                buf[i] = pattern_byte(offset + i, mem->salt);
-            }
-        }
-        for (i = 0; i < n; i++) {
-            wrong += p[i] != buf[i];
+            wrong += count_differences(p, buf, n);
         }
         p += n;
         offset += n;
@@ -301,6 +371,14 @@ static gint compare_range(gconstpointer a, gconstpointer b, gpointer unused)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
+static void range_free(gpointer data)
+{
+    FakeXenRange *r = data;
+
+    g_free(r->refs);
+    g_free(r);
+}
+
 static uintptr_t range_end(const FakeXenRange *r)
 {
     return r->start + r->pages * FAKE_XEN_PAGE_SIZE;
@@ -318,25 +396,42 @@ static gint search_holding(gconstpointer key, gconstpointer addr_ptr)
     return addr >= range_end(r) ? 1 : 0;
 }
 
-/* The live range holding @addr, or NULL.  Locked. */
+/* The live range holding @addr, or NULL. */
 static FakeXenRange *live_holding_locked(uintptr_t addr)
 {
     return g_tree_search(fake.live, search_holding, &addr);
 }
 
 static void live_insert_locked(uintptr_t start, size_t pages,
-                               FakeXenKind kind)
+                               FakeXenKind kind, const uint64_t *refs)
 {
-    FakeXenRange *r = g_new(FakeXenRange, 1);
+    FakeXenRange *r = g_new0(FakeXenRange, 1);
+    size_t i;
 
     *r = (FakeXenRange) { .start = start, .pages = pages, .kind = kind };
+    if (kind == FAKE_XEN_KIND_GRANT) {
+        r->refs = g_new(uint64_t, pages);
+        memcpy(r->refs, refs, pages * sizeof(*refs));
+        for (i = 0; i < pages; i++) {
+            fake.grant_maps[refs[i]]++;
+        }
+    }
     g_tree_insert(fake.live, r, r);
     fake.stats.live_ranges++;
     fake.stats.live_pages += pages;
+    fake.stats.peak_live_ranges = MAX(fake.stats.peak_live_ranges,
+                                      fake.stats.live_ranges);
+    fake.stats.peak_live_pages = MAX(fake.stats.peak_live_pages,
+                                     fake.stats.live_pages);
 }
 
 static void live_remove_locked(FakeXenRange *r)
 {
+    size_t i;
+
+    for (i = 0; r->refs && i < r->pages; i++) {
+        fake.grant_maps[r->refs[i]]--;
+    }
     fake.stats.live_ranges--;
     fake.stats.live_pages -= r->pages;
     g_tree_remove(fake.live, r);   /* frees r */
@@ -361,6 +456,17 @@ static gboolean collect_overlap(gpointer key, gpointer value, gpointer opaque)
     return FALSE;
 }
 
+/* The live ranges overlapping [@start, @end); free with g_ptr_array_free. */
+static GPtrArray *live_overlapping_locked(uintptr_t start, uintptr_t end)
+{
+    OverlapSearch search = {
+        .start = start, .end = end, .found = g_ptr_array_new(),
+    };
+
+    g_tree_foreach(fake.live, collect_overlap, &search);
+    return search.found;
+}
+
 /*
  * Forget every live range overlapping [@start, @end), which the kernel is
  * about to unmap or map over.  Returns true if exactly one range was
@@ -371,7 +477,7 @@ static bool live_forget_overlap_locked(uintptr_t start, uintptr_t end,
                                        FakeXenKind kind)
 {
     FakeXenRange *r = live_holding_locked(start);
-    OverlapSearch search = { .start = start, .end = end };
+    GPtrArray *found;
     guint i;
 
     if (r && r->start == start && range_end(r) == end) {
@@ -380,12 +486,11 @@ static bool live_forget_overlap_locked(uintptr_t start, uintptr_t end,
         live_remove_locked(r);
         return exact;
     }
-    search.found = g_ptr_array_new();
-    g_tree_foreach(fake.live, collect_overlap, &search);
-    for (i = 0; i < search.found->len; i++) {
-        live_remove_locked(g_ptr_array_index(search.found, i));
+    found = live_overlapping_locked(start, end);
+    for (i = 0; i < found->len; i++) {
+        live_remove_locked(g_ptr_array_index(found, i));
     }
-    g_ptr_array_free(search.found, TRUE);
+    g_ptr_array_free(found, TRUE);
     return false;
 }
 
@@ -401,97 +506,104 @@ static void registry_check(const char *what, uintptr_t start, size_t len)
 {
     int i;
 
-    pthread_mutex_lock(&registry.lock);
+    QEMU_LOCK_GUARD(registry_lock());
     for (i = 0; i < registry.high_water; i++) {
         FakeXenReader *r = &registry.slots[i];
 
         if (r->active && overlaps(start, len, r->start, r->len)) {
             registry.violations++;
-            fprintf(stderr, "fake-xen: violation: %s [0x%" PRIxPTR
-                    ", +0x%zx) overlaps reader %d at [0x%" PRIxPTR
-                    ", +0x%zx)\n", what, start, len, i, r->start, r->len);
+            error_report("fake-xen: violation: %s [0x%" PRIxPTR ", +0x%zx) "
+                         "overlaps reader %d at [0x%" PRIxPTR ", +0x%zx)",
+                         what, start, len, i, r->start, r->len);
         }
     }
-    pthread_mutex_unlock(&registry.lock);
 }
 
 int fake_xen_reader_enter(const void *p, size_t len)
 {
     int token;
 
-    pthread_mutex_lock(&registry.lock);
+    QEMU_LOCK_GUARD(registry_lock());
     if (registry.nr_free) {
         token = registry.free_slots[--registry.nr_free];
     } else if (registry.high_water < FAKE_XEN_MAX_READERS) {
         token = registry.high_water++;
     } else {
-        fprintf(stderr, "fake-xen: more than %d readers\n",
-                FAKE_XEN_MAX_READERS);
+        error_report("fake-xen: more than %d readers", FAKE_XEN_MAX_READERS);
         abort();
     }
     registry.slots[token] = (FakeXenReader) {
         .start = (uintptr_t)p, .len = len, .active = true,
     };
-    pthread_mutex_unlock(&registry.lock);
     return token;
 }
 
 void fake_xen_reader_exit(int token)
 {
-    pthread_mutex_lock(&registry.lock);
+    QEMU_LOCK_GUARD(registry_lock());
     if (token < 0 || token >= registry.high_water ||
         !registry.slots[token].active) {
-        fprintf(stderr, "fake-xen: bad reader token %d\n", token);
+        error_report("fake-xen: bad reader token %d", token);
         abort();
     }
     registry.slots[token].active = false;
     registry.free_slots[registry.nr_free++] = token;
-    pthread_mutex_unlock(&registry.lock);
 }
 
 static void registry_reset(void)
 {
-    pthread_mutex_lock(&registry.lock);
+    QEMU_LOCK_GUARD(registry_lock());
     registry.nr_free = 0;
     registry.high_water = 0;
     registry.violations = 0;
-    pthread_mutex_unlock(&registry.lock);
 }
 
 /* Setup and control */
 
+static void fake_xen_clear_locked(void)
+{
+    memory_close(&fake.ram);
+    memory_close(&fake.grants);
+    g_free(fake.holes);
+    g_free(fake.grant_state);
+    g_free(fake.grant_maps);
+    fake.holes = NULL;
+    fake.grant_state = NULL;
+    fake.grant_maps = NULL;
+    if (fake.live) {
+        g_tree_destroy(fake.live);
+        fake.live = NULL;
+    }
+    fake.budget_pages = fake.budget_ranges = 0;
+    fake.reserved_pages = fake.reserved_ranges = 0;
+    fake.initialized = false;
+}
+
 void fake_xen_init(uint64_t ram_bytes, uint64_t grant_pages)
 {
-    uint64_t ram_pages = (ram_bytes + FAKE_XEN_PAGE_SIZE - 1) /
-                         FAKE_XEN_PAGE_SIZE;
+    uint64_t ram_pages = DIV_ROUND_UP(ram_bytes, FAKE_XEN_PAGE_SIZE);
 
-    fake_xen_fini();
-    pthread_mutex_lock(&fake.lock);
-    memory_open(&fake.ram, "fake-xen-ram", ram_pages, FAKE_XEN_RAM_SALT);
-    memory_open(&fake.grants, "fake-xen-grants", grant_pages,
-                FAKE_XEN_GRANT_SALT);
-    fake.holes = bitmap_new(ram_pages);
-    fake.live = g_tree_new_full(compare_range, NULL, NULL, g_free);
-    memset(&fake.stats, 0, sizeof(fake.stats));
-    memset(fake.inject, 0, sizeof(fake.inject));
-    fake.initialized = true;
-    pthread_mutex_unlock(&fake.lock);
+    WITH_QEMU_LOCK_GUARD(fake_lock()) {
+        fake_xen_clear_locked();
+        memory_open(&fake.ram, "fake-xen-ram", ram_pages, FAKE_XEN_RAM_SALT);
+        memory_open(&fake.grants, "fake-xen-grants", grant_pages,
+                    FAKE_XEN_GRANT_SALT);
+        fake.holes = bitmap_new(ram_pages + 1);
+        fake.grant_state = g_new0(uint8_t, grant_pages + 1);
+        fake.grant_maps = g_new0(uint32_t, grant_pages + 1);
+        fake.live = g_tree_new_full(compare_range, NULL, NULL, range_free);
+        memset(&fake.stats, 0, sizeof(fake.stats));
+        memset(fake.inject, 0, sizeof(fake.inject));
+        fake.initialized = true;
+    }
     registry_reset();
 }
 
 void fake_xen_fini(void)
 {
-    pthread_mutex_lock(&fake.lock);
-    memory_close(&fake.ram);
-    memory_close(&fake.grants);
-    g_free(fake.holes);
-    fake.holes = NULL;
-    if (fake.live) {
-        g_tree_destroy(fake.live);
-        fake.live = NULL;
+    WITH_QEMU_LOCK_GUARD(fake_lock()) {
+        fake_xen_clear_locked();
     }
-    fake.initialized = false;
-    pthread_mutex_unlock(&fake.lock);
     registry_reset();
 }
 
@@ -499,63 +611,110 @@ void fake_xen_set_hole(uint64_t pfn, uint64_t count, bool hole)
 {
     uint64_t i;
 
-    pthread_mutex_lock(&fake.lock);
+    QEMU_LOCK_GUARD(fake_lock());
     for (i = pfn; i < pfn + count && i < fake.ram.pages; i++) {
-        bit_assign(fake.holes, i, hole);
+        if (hole) {
+            set_bit(i, fake.holes);
+        } else {
+            clear_bit(i, fake.holes);
+        }
     }
-    pthread_mutex_unlock(&fake.lock);
 }
 
 void fake_xen_fail_next(FakeXenCall call, unsigned n, int err)
 {
     g_assert(call <= FAKE_XEN_GRANT_MAP);
-    pthread_mutex_lock(&fake.lock);
+    QEMU_LOCK_GUARD(fake_lock());
     fake.inject[call] = (FakeXenInjection) { .remaining = n, .err = err };
-    pthread_mutex_unlock(&fake.lock);
+}
+
+void fake_xen_set_budget(uint64_t bytes, uint64_t ranges)
+{
+    QEMU_LOCK_GUARD(fake_lock());
+    fake.budget_pages = bytes / FAKE_XEN_PAGE_SIZE;
+    fake.budget_ranges = ranges;
 }
 
 void fake_xen_get_stats(FakeXenStats *stats)
 {
-    pthread_mutex_lock(&fake.lock);
-    *stats = fake.stats;
-    pthread_mutex_unlock(&fake.lock);
-    pthread_mutex_lock(&registry.lock);
-    stats->violations = registry.violations;
-    pthread_mutex_unlock(&registry.lock);
+    WITH_QEMU_LOCK_GUARD(fake_lock()) {
+        *stats = fake.stats;
+    }
+    WITH_QEMU_LOCK_GUARD(registry_lock()) {
+        stats->violations = registry.violations;
+    }
 }
 
 bool fake_xen_is_live(const void *p, size_t len)
 {
     uintptr_t addr = (uintptr_t)p;
     FakeXenRange *r;
-    bool live;
 
-    pthread_mutex_lock(&fake.lock);
+    QEMU_LOCK_GUARD(fake_lock());
     r = fake.live ? live_holding_locked(addr) : NULL;
-    live = r && addr + len <= range_end(r);
-    pthread_mutex_unlock(&fake.lock);
-    return live;
+    return r && addr + len <= range_end(r);
 }
 
 size_t fake_xen_check_ram(const void *p, uint64_t gaddr, size_t len)
 {
-    size_t wrong;
-
-    pthread_mutex_lock(&fake.lock);
-    wrong = memory_check_locked(&fake.ram, p, gaddr, len);
-    pthread_mutex_unlock(&fake.lock);
-    return wrong;
+    return memory_check(&fake.ram, FAKE_XEN_RAM_SALT, p, gaddr, len);
 }
 
 size_t fake_xen_check_grant(const void *p, uint64_t grant_ref, size_t len)
 {
-    size_t wrong;
+    return memory_check(&fake.grants, FAKE_XEN_GRANT_SALT, p,
+                        grant_ref * FAKE_XEN_PAGE_SIZE, len);
+}
 
-    pthread_mutex_lock(&fake.lock);
-    wrong = memory_check_locked(&fake.grants, p,
-                                grant_ref * FAKE_XEN_PAGE_SIZE, len);
-    pthread_mutex_unlock(&fake.lock);
-    return wrong;
+/* The granting domain */
+
+/* Is @ref a reference of the granted memory?  Locked. */
+static bool grant_ref_valid_locked(uint64_t ref)
+{
+    return fake.initialized && ref < fake.grants.pages;
+}
+
+bool fake_xen_end_foreign_access(uint32_t ref)
+{
+    QEMU_LOCK_GUARD(fake_lock());
+    fake.stats.end_access_calls++;
+    if (!grant_ref_valid_locked(ref) ||
+        fake.grant_state[ref] != FAKE_XEN_GRANT_GRANTED) {
+        fake.stats.bad_end_access++;
+        return false;
+    }
+    if (fake.grant_maps[ref]) {
+        /* Linux: "still in use by backend domain, disabled". */
+        fake.stats.end_access_failures++;
+        fake.grant_state[ref] = FAKE_XEN_GRANT_DISABLED;
+        return false;
+    }
+    fake.grant_state[ref] = FAKE_XEN_GRANT_ENDED;
+    return true;
+}
+
+bool fake_xen_grant_foreign_access(uint32_t ref)
+{
+    QEMU_LOCK_GUARD(fake_lock());
+    if (!grant_ref_valid_locked(ref) ||
+        fake.grant_state[ref] == FAKE_XEN_GRANT_DISABLED) {
+        return false;
+    }
+    fake.grant_state[ref] = FAKE_XEN_GRANT_GRANTED;
+    return true;
+}
+
+bool fake_xen_grant_is_disabled(uint32_t ref)
+{
+    QEMU_LOCK_GUARD(fake_lock());
+    return grant_ref_valid_locked(ref) &&
+           fake.grant_state[ref] == FAKE_XEN_GRANT_DISABLED;
+}
+
+unsigned fake_xen_grant_mappings(uint32_t ref)
+{
+    QEMU_LOCK_GUARD(fake_lock());
+    return grant_ref_valid_locked(ref) ? fake.grant_maps[ref] : 0;
 }
 
 /* Mapping */
@@ -563,12 +722,12 @@ size_t fake_xen_check_grant(const void *p, uint64_t grant_ref, size_t len)
 #define FAKE_XEN_NO_FRAME UINT64_MAX
 
 /*
- * A map call: checked and its frames filled under fake.lock, then mapped
- * without it (mmap() and munmap() are slow under sanitizers, and the
- * threads releasing mappings must not queue behind those making them).
- * The kernel hands out no address before it is unmapped, so the tree
- * stays right if a range leaves it before its munmap() and enters it
- * after its mmap().
+ * A map call: checked, charged to the budget and its frames filled under
+ * fake.lock, then mapped without it (mmap() and munmap() are slow under
+ * sanitizers, and the threads releasing mappings must not queue behind
+ * those making them).  The kernel hands out no address before it is
+ * unmapped, so the tree stays right if a range leaves it before its
+ * munmap() and enters it after its mmap().
  */
 typedef struct FakeXenMapping {
     const char *what;           /* for violation reports */
@@ -595,6 +754,44 @@ static int take_injected_failure_locked(FakeXenCall call)
     return inj->err;
 }
 
+/*
+ * Charge @m to the budget, as the kernel does when it creates a mapping:
+ * -ENOMEM if the live and reserved pages or ranges would exceed it.  A
+ * MAP_FIXED mapping replaces what it overlaps.
+ */
+static int budget_reserve_locked(const FakeXenMapping *m)
+{
+    uint64_t pages = fake.stats.live_pages + fake.reserved_pages + m->pages;
+    uint64_t ranges = fake.stats.live_ranges + fake.reserved_ranges + 1;
+
+    if (m->fixed) {
+        uintptr_t start = (uintptr_t)m->addr;
+        GPtrArray *found = live_overlapping_locked(
+            start, start + m->pages * FAKE_XEN_PAGE_SIZE);
+        guint i;
+
+        for (i = 0; i < found->len; i++) {
+            pages -= ((FakeXenRange *)g_ptr_array_index(found, i))->pages;
+            ranges--;
+        }
+        g_ptr_array_free(found, TRUE);
+    }
+    if ((fake.budget_pages && pages > fake.budget_pages) ||
+        (fake.budget_ranges && ranges > fake.budget_ranges)) {
+        fake.stats.budget_failures++;
+        return -ENOMEM;
+    }
+    fake.reserved_pages += m->pages;
+    fake.reserved_ranges++;
+    return 0;
+}
+
+static void budget_release_locked(const FakeXenMapping *m)
+{
+    fake.reserved_pages -= m->pages;
+    fake.reserved_ranges--;
+}
+
 /* Pages from @i on that map consecutive frames (0 on a hole). */
 static size_t frame_run(const uint64_t *frames, size_t pages, size_t i)
 {
@@ -609,11 +806,15 @@ static size_t frame_run(const uint64_t *frames, size_t pages, size_t i)
     return run;
 }
 
-/* Fill the frames @m maps where not yet filled; fake.lock held. */
-static void mapping_fill_locked(FakeXenMapping *m)
+/* Charge @m to the budget and fill the frames it maps; -errno if over. */
+static int mapping_prepare_locked(FakeXenMapping *m)
 {
     size_t i = 0;
+    int e = budget_reserve_locked(m);
 
+    if (e) {
+        return e;
+    }
     while (i < m->pages) {
         size_t run = frame_run(m->frames, m->pages, i);
 
@@ -627,6 +828,7 @@ static void mapping_fill_locked(FakeXenMapping *m)
         registry_check(m->what, (uintptr_t)m->addr,
                        m->pages * FAKE_XEN_PAGE_SIZE);
     }
+    return 0;
 }
 
 /* Map each run of @m's frames over its reserved range at @base. */
@@ -646,8 +848,8 @@ static void mapping_map_frames(FakeXenMapping *m, uint8_t *base)
                  m->prot, MAP_SHARED | MAP_FIXED, m->fd,
                  (off_t)(m->frames[i] * FAKE_XEN_PAGE_SIZE));
         if (p == MAP_FAILED) {
-            fprintf(stderr, "fake-xen: cannot map %s frame 0x%" PRIx64
-                    ": %s\n", m->mem->name, m->frames[i], strerror(errno));
+            error_report("fake-xen: cannot map %s frame 0x%" PRIx64 ": %s",
+                         m->mem->name, m->frames[i], strerror(errno));
             abort();
         }
         i += run;
@@ -656,33 +858,59 @@ static void mapping_map_frames(FakeXenMapping *m, uint8_t *base)
 
 /*
  * Reserve @m's range (PROT_NONE), map its frames there and record it as
- * live.  Called without fake.lock.  Returns NULL with errno set if the
- * range cannot be reserved.
+ * live.  Called without fake.lock, after mapping_prepare_locked().
+ * Returns NULL with errno set if the range cannot be reserved.
  */
 static void *mapping_establish(FakeXenMapping *m)
 {
     size_t len = m->pages * FAKE_XEN_PAGE_SIZE;
     uint8_t *base;
+    int err;
 
     base = mmap(m->addr, len, PROT_NONE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
                 (m->fixed ? MAP_FIXED : 0), -1, 0);
+    err = errno;
+    if (base != MAP_FAILED) {
+        mapping_map_frames(m, base);
+    }
+
+    QEMU_LOCK_GUARD(fake_lock());
+    budget_release_locked(m);
     if (base == MAP_FAILED) {
+        errno = err;
         return NULL;
     }
-    mapping_map_frames(m, base);
-
-    pthread_mutex_lock(&fake.lock);
     if (!m->fixed) {
         registry_check(m->what, (uintptr_t)base, len);
     }
     if (fake.live) {
         live_forget_overlap_locked((uintptr_t)base, (uintptr_t)base + len,
                                    m->kind);
-        live_insert_locked((uintptr_t)base, m->pages, m->kind);
+        live_insert_locked((uintptr_t)base, m->pages, m->kind, m->frames);
     }
-    pthread_mutex_unlock(&fake.lock);
     return base;
+}
+
+/* Check and charge @m, then map it; NULL with errno set on failure. */
+static void *mapping_run(FakeXenMapping *m,
+                         int (*check_locked)(FakeXenMapping *m,
+                                             const void *arg, int *err),
+                         const void *arg, int *err)
+{
+    int e;
+
+    WITH_QEMU_LOCK_GUARD(fake_lock()) {
+        e = check_locked(m, arg, err);
+        if (!e) {
+            e = mapping_prepare_locked(m);
+        }
+    }
+    if (e) {
+        errno = -e;
+        return NULL;
+    }
+    return mapping_establish(m);
 }
 
 /*
@@ -695,7 +923,7 @@ static int foreign_frames_locked(const xen_pfn_t arr[], int err[],
     size_t i;
 
     for (i = 0; i < pages; i++) {
-        bool valid = arr[i] < fake.ram.pages && !bit_test(fake.holes, arr[i]);
+        bool valid = arr[i] < fake.ram.pages && !test_bit(arr[i], fake.holes);
 
         frames[i] = valid ? arr[i] : FAKE_XEN_NO_FRAME;
         if (err) {
@@ -707,9 +935,9 @@ static int foreign_frames_locked(const xen_pfn_t arr[], int err[],
     return 0;
 }
 
-/* Count and check a foreign map call; returns 0 or -errno to fail. */
-static int foreign_prepare_locked(FakeXenMapping *m, const xen_pfn_t arr[],
-                                  int err[])
+/* Count and check a foreign map call of @pfns; 0 or -errno to fail. */
+static int foreign_check_locked(FakeXenMapping *m, const void *pfns,
+                                int *err)
 {
     int e;
 
@@ -724,16 +952,17 @@ static int foreign_prepare_locked(FakeXenMapping *m, const xen_pfn_t arr[],
         return e ? -e : -EINVAL;
     }
     m->mem = &fake.ram;
-    e = foreign_frames_locked(arr, err, m->frames, m->pages);
-    if (!e) {
-        mapping_fill_locked(m);
-    }
-    return e;
+    return foreign_frames_locked(pfns, err, m->frames, m->pages);
 }
 
-/* Count and check a grant map call; returns 0 or -errno to fail. */
-static int grant_prepare_locked(FakeXenMapping *m, const uint32_t *refs)
+/*
+ * Count and check a grant map call of @refs; 0 or -errno to fail.  Only
+ * references the granting domain grants can be mapped.
+ */
+static int grant_check_locked(FakeXenMapping *m, const void *refs_arg,
+                              int *unused)
 {
+    const uint32_t *refs = refs_arg;
     size_t i;
     int e;
 
@@ -747,13 +976,14 @@ static int grant_prepare_locked(FakeXenMapping *m, const uint32_t *refs)
         return e ? -e : -EINVAL;
     }
     for (i = 0; i < m->pages; i++) {
-        if (refs[i] >= fake.grants.pages) {
+        if (!grant_ref_valid_locked(refs[i]) ||
+            fake.grant_state[refs[i]] == FAKE_XEN_GRANT_ENDED) {
+            fake.stats.grant_maps_refused++;
             return -EINVAL;
         }
         m->frames[i] = refs[i];
     }
     m->mem = &fake.grants;
-    mapping_fill_locked(m);
     return 0;
 }
 
@@ -767,18 +997,19 @@ static int unmap_range(const char *what, FakeXenKind kind, void *addr,
     uintptr_t start = (uintptr_t)addr;
     size_t len = pages * FAKE_XEN_PAGE_SIZE;
 
-    pthread_mutex_lock(&fake.lock);
-    if (kind == FAKE_XEN_KIND_FOREIGN) {
-        fake.stats.unmap_calls++;
-        fake.stats.pages_unmapped += pages;
-    } else {
-        fake.stats.grant_unmap_calls++;
+    WITH_QEMU_LOCK_GUARD(fake_lock()) {
+        if (kind == FAKE_XEN_KIND_FOREIGN) {
+            fake.stats.unmap_calls++;
+            fake.stats.pages_unmapped += pages;
+        } else {
+            fake.stats.grant_unmap_calls++;
+        }
+        registry_check(what, start, len);
+        if (!fake.live ||
+            !live_forget_overlap_locked(start, start + len, kind)) {
+            fake.stats.bad_unmaps++;
+        }
     }
-    registry_check(what, start, len);
-    if (!fake.live || !live_forget_overlap_locked(start, start + len, kind)) {
-        fake.stats.bad_unmaps++;
-    }
-    pthread_mutex_unlock(&fake.lock);
     return munmap(addr, len);
 }
 
@@ -809,16 +1040,8 @@ void *xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom,
         .kind = FAKE_XEN_KIND_FOREIGN, .addr = addr, .fixed = fixed,
         .prot = prot, .pages = pages, .frames = frames,
     };
-    int e;
 
-    pthread_mutex_lock(&fake.lock);
-    e = foreign_prepare_locked(&m, arr, err);
-    pthread_mutex_unlock(&fake.lock);
-    if (e) {
-        errno = -e;
-        return NULL;
-    }
-    return mapping_establish(&m);
+    return mapping_run(&m, foreign_check_locked, arr, err);
 }
 
 void *xenforeignmemory_map(xenforeignmemory_handle *fmem, uint32_t dom,
@@ -866,16 +1089,8 @@ void *xengnttab_map_domain_grant_refs(xengnttab_handle *xgt,
         .kind = FAKE_XEN_KIND_GRANT, .prot = prot, .pages = count,
         .frames = frames,
     };
-    int e;
 
-    pthread_mutex_lock(&fake.lock);
-    e = grant_prepare_locked(&m, refs);
-    pthread_mutex_unlock(&fake.lock);
-    if (e) {
-        errno = -e;
-        return NULL;
-    }
-    return mapping_establish(&m);
+    return mapping_run(&m, grant_check_locked, refs, NULL);
 }
 
 void *xengnttab_map_grant_refs(xengnttab_handle *xgt,

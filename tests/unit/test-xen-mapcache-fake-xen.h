@@ -10,15 +10,21 @@
  * from the address, written when a frame is first mapped, so that a
  * pointer showing the wrong frame is caught by value.
  *
- * Everything here is thread-safe.
+ * It also plays the other parties of the mapcache's contracts, so that a
+ * difference from what they rely on fails a test by construction:
+ *
+ * - the granting domain: fake_xen_end_foreign_access() fails, as Linux's
+ *   gnttab_end_foreign_access_ref() does, while the backend still maps
+ *   the grant, and the reference is then disabled for good;
+ * - the kernel: fake_xen_set_budget() bounds the bytes and the ranges
+ *   (VMAs) mapped, and a map call past either fails with ENOMEM.
+ *
+ * Everything here is thread-safe, and may be called before fake_xen_init()
+ * (the reader registry, say), as QEMU code: include "qemu/osdep.h" first.
  */
 
 #ifndef FAKE_XEN_H
 #define FAKE_XEN_H
-
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #define FAKE_XEN_PAGE_SIZE 4096
 
@@ -29,7 +35,8 @@ typedef enum FakeXenCall {
 
 /*
  * Call counters count every call, failed ones (injected or not) included;
- * live_ranges and live_pages describe what is mapped now.
+ * live_ranges and live_pages describe what is mapped now (foreign and
+ * grant mappings alike: what the budget counts).
  */
 typedef struct FakeXenStats {
     uint64_t map_calls;          /* xenforeignmemory_map2() calls */
@@ -45,13 +52,20 @@ typedef struct FakeXenStats {
     uint64_t violations;         /* reader-registry violations */
     uint64_t live_ranges;        /* ranges mapped and not yet unmapped */
     uint64_t live_pages;
+    uint64_t peak_live_ranges;   /* the most live_ranges ever reached */
+    uint64_t peak_live_pages;    /* the most live_pages ever reached */
+    uint64_t budget_failures;    /* map calls failed by the budget */
+    uint64_t end_access_calls;   /* fake_xen_end_foreign_access() calls */
+    uint64_t end_access_failures;   /* of them, grants still mapped */
+    uint64_t bad_end_access;     /* of them, references not granted */
+    uint64_t grant_maps_refused; /* maps of references not granted */
 } FakeXenStats;
 
 /*
  * Set up (or reset) the fake: @ram_bytes of guest RAM (sparse: only what
- * gets mapped is filled), @grant_pages granted pages, no holes, counters
- * and registry cleared.  Ranges still mapped from a previous run are
- * forgotten, not unmapped.
+ * gets mapped is filled), @grant_pages granted pages (every reference
+ * granted), no holes, no budget, counters and registry cleared.  Ranges
+ * still mapped from a previous run are forgotten, not unmapped.
  */
 void fake_xen_init(uint64_t ram_bytes, uint64_t grant_pages);
 void fake_xen_fini(void);
@@ -62,7 +76,11 @@ uint8_t fake_xen_grant_byte(uint64_t grant_ref, size_t offset);
 
 /*
  * Compare @len bytes at @p with guest RAM starting at @gaddr (the pattern,
- * or what was written since); returns the number of wrong bytes.
+ * or what was written since); returns the number of wrong bytes.  @p is
+ * compared with the pattern first, without any lock; only pages that
+ * differ are compared with what guest RAM holds, copied under the fake's
+ * lock.  @p is never read with a lock held: a caller may leave with
+ * siglongjmp() from a fault on @p.
  */
 size_t fake_xen_check_ram(const void *p, uint64_t gaddr, size_t len);
 size_t fake_xen_check_grant(const void *p, uint64_t grant_ref, size_t len);
@@ -75,6 +93,41 @@ void fake_xen_set_hole(uint64_t pfn, uint64_t count, bool hole);
 
 /* Fail the next @n calls of @call with @err (errno), NULL returned. */
 void fake_xen_fail_next(FakeXenCall call, unsigned n, int err);
+
+/*
+ * The kernel's side: from now on a xenforeignmemory_map2() or grant map
+ * call that would take the live bytes past @bytes, or the live ranges
+ * past @ranges, fails with ENOMEM (NULL, errno), counted in
+ * budget_failures.  A MAP_FIXED mapping is charged net of the ranges it
+ * replaces.  0 means unlimited; fake_xen_init() sets both to 0.  Dummies
+ * the mapcache maps with plain mmap() are not the fake's and not counted.
+ */
+void fake_xen_set_budget(uint64_t bytes, uint64_t ranges);
+
+/*
+ * The granting domain's side, as Linux's gnttab_end_foreign_access_ref():
+ * end the backend's access to @ref.  Fails (returns false, counted in
+ * end_access_failures) while any mapping of @ref the backend made is
+ * live; the reference is then disabled for further use, as Linux does
+ * ("still in use by backend domain, disabled for further use").
+ * Succeeds otherwise, and from then on a map of @ref fails (EINVAL).
+ * Ending a reference that is not granted (out of range, ended or
+ * disabled) returns false, counted in bad_end_access.
+ */
+bool fake_xen_end_foreign_access(uint32_t ref);
+
+/*
+ * Grant @ref to the backend again after its access was ended (as a
+ * frontend reusing it does).  False if @ref was disabled or is out of
+ * range: Linux never reuses a disabled reference.
+ */
+bool fake_xen_grant_foreign_access(uint32_t ref);
+
+/* Did ending access to @ref fail while it was mapped? */
+bool fake_xen_grant_is_disabled(uint32_t ref);
+
+/* The backend's live mappings of @ref. */
+unsigned fake_xen_grant_mappings(uint32_t ref);
 
 void fake_xen_get_stats(FakeXenStats *stats);
 

@@ -12,9 +12,12 @@
 #include "exec/memory.h"
 #include "sysemu/runstate.h"
 
-/* xen_mr_is_memory() is true for this region only. */
+/* Guest RAM: xen_mr_is_memory() is true for it (QEMU's xen_memory). */
 extern MemoryRegion xen_mapcache_test_ram_mr;
-/* xen_mr_is_grants() is true for this region only. */
+/*
+ * Grants: xen_mr_is_grants() is true for this region only, and
+ * xen_mr_is_memory() too, as QEMU's for xen_grants.
+ */
 extern MemoryRegion xen_mapcache_test_grants_mr;
 /* Neither guest RAM nor grants (a ROM or VRAM block, say). */
 extern MemoryRegion xen_mapcache_test_other_mr;
@@ -30,5 +33,50 @@ typedef struct XenMapCacheTestCounts {
 } XenMapCacheTestCounts;
 
 void xen_mapcache_test_get_counts(XenMapCacheTestCounts *counts);
+
+/*
+ * The RAM block notifier calls, as the block RAM registrar sees them: a
+ * registration is live from its ram_block_notify_add() to the
+ * ram_block_notify_remove() of the same host.  Errors are calls that
+ * break the pairing (an add of a host already live, a remove of a host
+ * not live, a remove whose size differs from its add's) and calls made
+ * where the registrar must not run (in a coroutine, or where
+ * qemu_in_main_thread() is false).
+ */
+typedef struct XenMapCacheTestNotifyCheck {
+    uint64_t events;            /* calls recorded since the last reset */
+    uint64_t errors;            /* unbalanced calls */
+    uint64_t live;              /* registrations added, not removed */
+    uint64_t live_bytes;        /* their sizes */
+} XenMapCacheTestNotifyCheck;
+
+/* Forget every registration, call and error recorded so far. */
+void xen_mapcache_test_notify_reset(void);
+
+void xen_mapcache_test_notify_check(XenMapCacheTestNotifyCheck *check);
+
+/*
+ * One line per error and per live registration, for a failure message;
+ * g_free() it.
+ */
+char *xen_mapcache_test_notify_report(void);
+
+/* Is [@p, @p + @len) inside one live registration? */
+bool xen_mapcache_test_notify_is_live(const void *p, size_t len);
+
+/*
+ * Adds (@add) or removes recorded from call number @since on (0: since
+ * the last reset; see XenMapCacheTestNotifyCheck.events) of @host (NULL:
+ * any) with @size (0: any).
+ */
+size_t xen_mapcache_test_notify_count(size_t since, bool add,
+                                      const void *host, size_t size);
+
+/*
+ * What qemu_in_main_thread() answers in the calling thread from now on
+ * (true until a thread says otherwise): false makes it an IOThread, in
+ * which the block RAM registrar must not run.
+ */
+void xen_mapcache_test_set_in_main_thread(bool in_main);
 
 #endif /* TEST_XEN_MAPCACHE_STUBS_H */

@@ -2,7 +2,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Standalone stand-in for QEMU's qemu/main-loop.h: just the main loop's
- * AioContext, for code that schedules bottom halves.
+ * AioContext, for code that schedules bottom halves, and
+ * qemu_in_main_thread().
  */
 
 #ifndef QEMU_MAIN_LOOP_H
@@ -20,9 +21,11 @@ int qemu_init_main_loop(Error **errp);
 AioContext *qemu_get_aio_context(void);
 
 /*
- * As QEMU's stub for programs without the BQL: true when the current
- * AioContext is the main loop's (a thread that set no context of its own,
- * see qemu_standin_set_current_aio_context()).
+ * May the calling thread use the block layer's global state?  In QEMU's
+ * emulators: does it hold the BQL (system/cpus.c); in tools and unit
+ * tests: does it run the main AioContext (stubs/iothread-lock-block.c).
+ * Not implemented by the stand-in: whoever links the code provides it
+ * (the mapcache's test stubs do, under the tests' control).
  */
 bool qemu_in_main_thread(void);
 
