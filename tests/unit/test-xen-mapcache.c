@@ -1622,6 +1622,57 @@ static void test_grace_period_began_after(void)
 }
 
 /*
+ * The budget
+ */
+
+#define BUDGET_LIMIT ((size_t)512 * MiB)
+#define BUDGET_SLACK ((size_t)16 * MiB)
+#define BUDGET_MISSES 1536              /* 3 x the limit, 1 MiB each */
+#define BUDGET_DRAIN_EVERY 32
+
+/*
+ * Misses at distinct indexes, three times the limit, each in its own read
+ * section, with a grace period every 32 of them, against a kernel that
+ * refuses to map past the limit plus a little (as under RLIMIT_AS): the
+ * cache frees what a grace period has freed before it maps more, so it
+ * never fails, and holds live plus pending within its limit throughout.
+ */
+static void test_budget_misses_past_limit(void)
+{
+    XenMapCacheStats s;
+    unsigned i;
+
+    setup_with_limit(BUDGET_LIMIT);
+    fake_xen_set_budget(BUDGET_LIMIT + BUDGET_SLACK, 0);
+    for (i = 0; i < BUDGET_MISSES; i++) {
+        /* 41 is prime to the 65536 buckets of guest RAM: all distinct. */
+        hwaddr addr = bucket((uint64_t)i * 41 % (RAM_BYTES / BUCKET_SIZE));
+
+        WITH_RCU_READ_LOCK_GUARD() {
+            check_bytes(map0(addr, 0), addr, FRAME_SIZE);
+        }
+        if (i % BUDGET_DRAIN_EVERY == BUDGET_DRAIN_EVERY - 1) {
+            s = ram_stats();
+            g_assert_cmpuint(s.live_bytes + s.pending_bytes, <=,
+                             BUDGET_LIMIT);
+            drain_call_rcu();
+        }
+    }
+    s = ram_stats();
+    g_test_message("peak live + pending %" PRIu64 " MiB of %zu MiB; "
+                   "%" PRIu64 " ranges freed at once, %" PRIu64 " queued, "
+                   "%" PRIu64 " past the limit; fake budget refusals %"
+                   PRIu64, s.peak_bytes / MiB, BUDGET_LIMIT / MiB,
+                   s.freed_at_once, s.releases_queued, s.over_limit,
+                   fake_stats().budget_failures);
+    g_assert_cmpuint(s.null_returns, ==, 0);
+    g_assert_cmpuint(s.peak_bytes, <=, BUDGET_LIMIT);
+    g_assert_cmpuint(s.over_limit, ==, 0);
+    g_assert_cmpuint(s.freed_at_once, >=, BUDGET_MISSES - BUDGET_LIMIT / MiB);
+    teardown();
+}
+
+/*
  * Teardown
  */
 
@@ -2281,6 +2332,8 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-mapcache/bad-input/double-invalidation",
                     test_bad_double_invalidation);
     g_test_add_func("/xen-mapcache/stats/counters", test_stats_counters);
+    g_test_add_func("/xen-mapcache/budget/misses-past-limit",
+                    test_budget_misses_past_limit);
     g_test_add_func("/xen-mapcache/grace-period/began-after",
                     test_grace_period_began_after);
     g_test_add_func("/xen-mapcache/fini/releases-everything",
