@@ -525,6 +525,9 @@ static void mapcache_stamp_locked(MapCache *mc, MapCacheEntry *entry)
         return;     /* grant mappings never reach a reader unpinned */
     }
     entry->stamp = qatomic_read(&mc->gp_queued) + 1;
+    if (mc->gp_wanted == entry->stamp) {
+        return;     /* an earlier stamp asked for that callback already */
+    }
     qatomic_set(&mc->gp_wanted, entry->stamp);
     smp_mb();
     mapcache_queue_grace_period(mc);

@@ -215,6 +215,17 @@ static void mapcache_teardown_check(void)
  * vm.max_map_count within seconds.
  */
 #define STRESS_HOT_BUCKETS      4
+/*
+ * The freeing run: misses rare enough that an evicted entry's last
+ * hand-out is usually a few grace periods old, and room for more entries
+ * than recent slots, so that entries leave their slots before they are
+ * evicted (an entry in one is never freeable): the cache then frees at
+ * once around the readers instead of queueing releases.
+ */
+#define STRESS_FREEING_BUCKETS      1024
+#define STRESS_FREEING_LIMIT        (128 * MiB)
+#define STRESS_FREEING_COLD_ONE_IN  1024
+#define STRESS_FREEING_SECONDS      3
 #ifdef SANITIZED_BUILD
 #define STRESS_COLD_ONE_IN      64
 #else
@@ -273,6 +284,9 @@ static struct {
     /* Sampled by the main thread while the others run. */
     uint64_t peak_pending;      /* releases queued, not done yet */
     uint64_t peak_charged;      /* bytes counted against the limit */
+    unsigned cold_one_in;       /* one request in this many goes anywhere */
+    unsigned buckets;           /* of guest RAM, from the first */
+    unsigned writer_flushes;    /* of 1024 writer steps */
 } stress;
 
 static void count_op(StressCounts *c)
@@ -283,8 +297,8 @@ static void count_op(StressCounts *c)
 /* How many buckets, from the first, the next request may use. */
 static unsigned stress_rand_buckets(StressThread *t)
 {
-    return g_rand_int_range(t->rand, 0, STRESS_COLD_ONE_IN) ?
-           STRESS_HOT_BUCKETS : STRESS_BUCKETS;
+    return g_rand_int_range(t->rand, 0, stress.cold_one_in) ?
+           STRESS_HOT_BUCKETS : stress.buckets;
 }
 
 /* One lock0 access: map, declare, check every byte, leave. */
@@ -435,9 +449,9 @@ static void stress_write(StressThread *t)
 {
     unsigned dice = g_rand_int_range(t->rand, 0, 1024);
 
-    if (dice < WRITER_FLUSHES) {
+    if (dice < stress.writer_flushes) {
         stress_flush(t);
-    } else if (dice < WRITER_FLUSHES + WRITER_GROWS) {
+    } else if (dice < stress.writer_flushes + WRITER_GROWS) {
         stress_grow(t);
     } else if (t->nr_pins < DMA_MAX_PINS && (!t->nr_pins || dice & 1)) {
         stress_dma_map(t);
@@ -588,12 +602,14 @@ static void stress_report(const StressCounts *sum, double secs)
                    sum->check.bytes_checked / MiB);
     g_test_message("stress: mapcache: %" PRIu64 " new mappings, "
                    "%" PRIu64 " remaps, %" PRIu64 " evictions, "
-                   "%" PRIu64 " flushed, %" PRIu64 " releases queued, "
+                   "%" PRIu64 " flushed, %" PRIu64 " freed at once, "
+                   "%" PRIu64 " releases queued, %" PRIu64 " grace periods, "
                    "%" PRIu64 " pinned reuses; peak backlog %" PRIu64
                    " releases pending, %" PRIu64 " MiB charged (limit %d MiB)",
                    s.new_mappings, s.remaps, s.evictions, s.flushed,
-                   s.releases_queued, s.pinned_reuses, stress.peak_pending,
-                   stress.peak_charged / MiB, (int)(STRESS_LIMIT / MiB));
+                   s.freed_at_once, s.releases_queued, s.grace_periods,
+                   s.pinned_reuses, stress.peak_pending,
+                   stress.peak_charged / MiB, (int)(s.limit_bytes / MiB));
     g_test_message("stress: wrong bytes %" PRIu64 ", faulting reads "
                    "%" PRIu64 ", violations %" PRIu64 ", bad unmaps "
                    "%" PRIu64 ", bad lookups %" PRIu64 ", NULL returns "
@@ -655,33 +671,67 @@ static void stress_check(const StressCounts *sum, uint64_t min_ops)
     g_assert_cmpuint(s.evictions, >, 0);
     g_assert_cmpuint(s.remaps, >, 0);
     g_assert_cmpuint(s.pinned_reuses, >, 0);
-    g_assert_cmpuint(sum->flushes, >, 0);
+    g_assert_cmpuint(s.releases_queued, >, 0);
+    g_assert_cmpuint(sum->flushes, >=, !!stress.writer_flushes);
+}
+
+static void stress_one_run(unsigned buckets, size_t limit,
+                           unsigned cold_one_in, int64_t seconds,
+                           uint64_t min_ops, StressCounts *sum)
+{
+    guint32 seed = test_seed();
+    double secs;
+
+    stress.buckets = buckets;
+    stress.cold_one_in = cold_one_in;
+    g_test_message("stress: seed %" PRIu32 ", %d readers, %d writers, "
+                   "%d buckets, one request in %u cold, limit %d MiB, "
+                   "target %" PRIu64 " ops, budget %" PRId64 " s", seed,
+                   STRESS_READERS, STRESS_WRITERS, buckets,
+                   cold_one_in, (int)(limit / MiB), min_ops, seconds);
+    mapcache_setup(buckets, limit);
+    stress_start_all(seed);
+    secs = stress_run(seconds, min_ops);
+    stress_join_all(sum);
+    stress_report(sum, secs);
+    stress_check(sum, min_ops);
 }
 
 /*
  * lock0 readers against DMA writers, recycles, flushes and evictions:
  * no reader ever sees a wrong byte, faults or has its range unmapped.
+ * Misses come faster than grace periods end, so what leaves the cache
+ * mostly waits for one.
  */
 static void test_stress_readers_vs_dma(void)
 {
     StressCounts sum = { 0 };
-    guint32 seed = test_seed();
     int64_t seconds;
     uint64_t min_ops;
-    double secs;
 
     stress_budget(&seconds, &min_ops);
-    g_test_message("stress: seed %" PRIu32 ", %d readers, %d writers, "
-                   "%d buckets, limit %d MiB, target %" PRIu64 " ops, "
-                   "budget %" PRId64 " s", seed, STRESS_READERS,
-                   STRESS_WRITERS, STRESS_BUCKETS, (int)(STRESS_LIMIT / MiB),
-                   min_ops, seconds);
-    mapcache_setup(STRESS_BUCKETS, STRESS_LIMIT);
-    stress_start_all(seed);
-    secs = stress_run(seconds, min_ops);
-    stress_join_all(&sum);
-    stress_report(&sum, secs);
-    stress_check(&sum, min_ops);
+    stress.writer_flushes = WRITER_FLUSHES;
+    stress_one_run(STRESS_BUCKETS, STRESS_LIMIT, STRESS_COLD_ONE_IN, seconds,
+                   min_ops, &sum);
+    mapcache_teardown_check();
+}
+
+/*
+ * The same with rare misses: the cache frees at the limit, at once, the
+ * entries whose last hand-out a grace period has covered, while readers
+ * on the lock-free and the locked paths keep using theirs.
+ */
+static void test_stress_readers_vs_freeing(void)
+{
+    StressCounts sum = { 0 };
+    XenMapCacheStats s;
+
+    stress.writer_flushes = 0;      /* a flush empties the cache */
+    stress_one_run(STRESS_FREEING_BUCKETS, STRESS_FREEING_LIMIT,
+                   STRESS_FREEING_COLD_ONE_IN, STRESS_FREEING_SECONDS, 0,
+                   &sum);
+    xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &s);
+    g_assert_cmpuint(s.freed_at_once, >, 0);
     mapcache_teardown_check();
 }
 
@@ -1077,6 +1127,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     fault_handler_install();
+    g_test_add_func("/xen-mapcache/stress/readers-vs-freeing",
+                    test_stress_readers_vs_freeing);
     g_test_add_func("/xen-mapcache/stress/readers-vs-dma",
                     test_stress_readers_vs_dma);
     g_test_add_func("/xen-mapcache/model/random-ops",
