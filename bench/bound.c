@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Benchmark of the Xen mapcache: the bound of a trace, and the LRU cache
  * simulated on it.

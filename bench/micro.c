@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Benchmark of the Xen mapcache: micro-measurements.  One uncontended
  * QemuMutex lock/unlock pair is the calibration; lock0 hits on one and

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Benchmark of the Xen mapcache: the workloads.  Each is recorded as an
  * array of operations (a trace) from a fixed seed, so that the bound and

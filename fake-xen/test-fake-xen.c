@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Tests of the fake Xen hypervisor: what the mapcache's tests rely on
  * (pattern, holes, address hints, failure injection, grants, live ranges,

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's util/async.c and the AioContext part of
  * util/main-loop.c: AioContexts that only run one-shot bottom halves,

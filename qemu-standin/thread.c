@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's util/qemu-thread-posix.c: QEMU's thread
  * primitives over POSIX threads.  As in QEMU, a failing pthread call, or

@@ -23,7 +23,7 @@
  *   foreign access right after the backend's unmap, and a failure
  *   disables the reference and breaks the device.
  *
- * Copyright (c) 2025 The xen-mapcache authors
+ * Copyright (c) 2026 The xen-mapcache authors
  */
 
 #include "qemu/osdep.h"

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * A fake Xen hypervisor: libxenforeignmemory and libxengnttab entry points
  * backed by memfds, with counters, failure injection and a registry of

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Stubs for the parts of QEMU's system emulator that the Xen mapcache
  * calls, so that its unit test links without a target (as ptimer-test

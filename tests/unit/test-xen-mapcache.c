@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Unit tests of the Xen mapcache (hw/xen/xen-mapcache.c), run against a
  * fake hypervisor that maps guest frames from a memfd holding a pattern

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's block/block-global-state.h.  The stand-in
  * has no block layer: the definition of bdrv_drain_all() is the test's

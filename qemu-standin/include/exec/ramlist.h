@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's exec/ramlist.h: the RAM block notifiers.
  * Defined by the test's stubs, as QEMU's system emulator is not linked.

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's qapi/error.h: the Error ** convention,
  * with &error_abort and &error_fatal, reduced to what the stand-in and

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's generated qapi/qapi-types-run-state.h:
  * the RunState enumeration of qapi/run-state.json, in its order.

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's qemu/bitmap.h: bitmaps of any length as
  * arrays of unsigned long; bits past the end of the last word are kept

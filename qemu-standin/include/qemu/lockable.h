@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's qemu/lockable.h: scoped lock guards on a
  * QemuMutex (QEMU also accepts its other lock types), built here on the

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's qemu/rcu.h: read-copy-update, with
  * QEMU's API, implemented by liburcu's urcu-memb flavour.

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's sysemu/runstate.h.  runstate_check() is
  * defined by the test's stubs.

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's sysemu/xen.h.  As in QEMU 9.2, code not
  * compiled per target (all of the standalone build) sees

@@ -1,5 +1,6 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's hw/xen/xen_native.h: the real Xen
  * library headers (Debian's libxen-dev), the foreign memory handle and
