@@ -218,14 +218,18 @@ static void mapcache_teardown_check(void)
 #define STRESS_HOT_BUCKETS      4
 /*
  * The freeing run: misses rare enough that an evicted entry's last
- * hand-out is usually a few grace periods old, and room for more entries
- * than recent slots, so that entries leave their slots before they are
- * evicted (an entry in one is never freeable): the cache then frees at
- * once around the readers instead of queueing releases.
+ * hand-out is usually a few grace periods old, and cold buckets spread
+ * 64 apart in guest RAM, so that they share one recent slot and each
+ * cold miss takes the previous one out of it (an entry in a recent slot
+ * is never freeable): the cache then frees at once around the readers
+ * instead of queueing releases.
  */
-#define STRESS_FREEING_BUCKETS      1024
-#define STRESS_FREEING_LIMIT        (128 * MiB)
-#define STRESS_FREEING_COLD_ONE_IN  1024
+#define STRESS_FREEING_SPREAD       64
+#ifdef SANITIZED_BUILD
+#define STRESS_FREEING_COLD_ONE_IN  32      /* far fewer ops/s */
+#else
+#define STRESS_FREEING_COLD_ONE_IN  32768
+#endif
 #define STRESS_FREEING_SECONDS      3
 #ifdef SANITIZED_BUILD
 #define STRESS_COLD_ONE_IN      64
@@ -288,11 +292,27 @@ static struct {
     unsigned cold_one_in;       /* one request in this many goes anywhere */
     unsigned buckets;           /* of guest RAM, from the first */
     unsigned writer_flushes;    /* of 1024 writer steps */
+    unsigned spread;            /* guest buckets between two cold ones */
 } stress;
 
 static void count_op(StressCounts *c)
 {
     qatomic_set(&c->ops, c->ops + 1);
+}
+
+/*
+ * Where bucket @gaddr / BUCKET_SIZE of the run's layout lies in guest
+ * RAM: the hot buckets first, then the cold ones stress.spread apart.
+ */
+static hwaddr stress_spread(hwaddr gaddr)
+{
+    hwaddr bucket = gaddr / BUCKET_SIZE;
+
+    if (bucket < STRESS_HOT_BUCKETS) {
+        return gaddr;
+    }
+    return gaddr + (bucket - STRESS_HOT_BUCKETS) * (stress.spread - 1) *
+                   (hwaddr)BUCKET_SIZE;
 }
 
 /* How many buckets, from the first, the next request may use. */
@@ -320,6 +340,7 @@ static void stress_read(StressThread *t)
         size = rand_len(t->rand, 1, dice == 2 ? READ_MAX_LEN : 256);
         gaddr = rand_addr(t->rand, 0, buckets * BUCKET_SIZE, size);
     }
+    gaddr = stress_spread(gaddr);
 
     rcu_read_lock();
     p = map_lock0(gaddr, size);
@@ -377,6 +398,7 @@ static void stress_dma_map(StressThread *t)
                                           buckets * BUCKET_SIZE, size),
                                 512);
     }
+    gaddr = stress_spread(gaddr);
     pin->ptr = map_dma(gaddr, size);
     count_op(c);
     c->dma_maps++;
@@ -410,7 +432,8 @@ static void stress_grow(StressThread *t)
 {
     StressCounts *c = &t->counts;
     hwaddr index = g_rand_int_range(t->rand, 0, stress_rand_buckets(t));
-    hwaddr gaddr = index * BUCKET_SIZE + g_rand_int_range(t->rand, 0, 4096);
+    hwaddr gaddr = stress_spread(index * BUCKET_SIZE +
+                                 g_rand_int_range(t->rand, 0, 4096));
     hwaddr size;
     unsigned nr;
 
@@ -690,7 +713,7 @@ static void stress_one_run(unsigned buckets, size_t limit,
                    "target %" PRIu64 " ops, budget %" PRId64 " s", seed,
                    STRESS_READERS, STRESS_WRITERS, buckets,
                    cold_one_in, (int)(limit / MiB), min_ops, seconds);
-    mapcache_setup(buckets, limit);
+    mapcache_setup(buckets * stress.spread, limit);
     stress_start_all(seed);
     secs = stress_run(seconds, min_ops);
     stress_join_all(sum);
@@ -712,6 +735,7 @@ static void test_stress_readers_vs_dma(void)
 
     stress_budget(&seconds, &min_ops);
     stress.writer_flushes = WRITER_FLUSHES;
+    stress.spread = 1;
     stress_one_run(STRESS_BUCKETS, STRESS_LIMIT, STRESS_COLD_ONE_IN, seconds,
                    min_ops, &sum);
     mapcache_teardown_check();
@@ -728,7 +752,8 @@ static void test_stress_readers_vs_freeing(void)
     XenMapCacheStats s;
 
     stress.writer_flushes = 0;      /* a flush empties the cache */
-    stress_one_run(STRESS_FREEING_BUCKETS, STRESS_FREEING_LIMIT,
+    stress.spread = STRESS_FREEING_SPREAD;
+    stress_one_run(STRESS_BUCKETS, STRESS_LIMIT,
                    STRESS_FREEING_COLD_ONE_IN, STRESS_FREEING_SECONDS, 0,
                    &sum);
     xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &s);
