@@ -252,7 +252,7 @@ struct MapCache {
     GHashTable *buckets;            /* bucket index -> MapCacheBucket */
     GHashTable *pins;               /* pointer -> MapCachePin */
     QTAILQ_HEAD(, MapCacheEntry) lru;   /* unpinned, least recent first */
-    /* Also read by mapcache_hit_lockfree(), see mapcache_recent_slot(). */
+    /* Also read by mapcache_hit_lockfree(): "Locking and concurrency". */
     MapCacheEntry *recent[MAPCACHE_RECENT_SLOTS];
     size_t live_bytes;              /* sizes of the entries in the cache */
     size_t pinned_bytes;            /* those of the pinned ones */

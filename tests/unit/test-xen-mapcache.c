@@ -1092,7 +1092,7 @@ static void test_limit_pinned_kept(void)
 }
 
 /*
- * A single request larger than the limit is served, as upstream serves
+ * A single request larger than the limit is served, as QEMU's callers need
  * it: QEMU pins RAM blocks whole (qemu_ram_ptr_length()) and keeps a NULL
  * as the block's host pointer, and DMA retries a NULL mapping forever.
  * It is counted, and the cache goes back within the limit once it is
@@ -1232,7 +1232,7 @@ static const FatalCase fatal_enomem_twice = {
 static const FatalCase fatal_grant = { FAKE_XEN_GRANT_MAP, 1, EFAULT };
 
 /*
- * A failed map call is fatal, as upstream: the message names the guest
+ * A failed map call is fatal: the message names the guest
  * address, the size (in hex) and the errno text.
  */
 static void test_fault_fatal(gconstpointer opaque)
@@ -1349,7 +1349,7 @@ static void test_bad_unknown_pointer(void)
     teardown();
 }
 
-/* Only the exact pointer handed out is known, as upstream. */
+/* Only the exact pointer handed out is known. */
 static void test_bad_middle_pointer(void)
 {
     hwaddr a = bucket(61) + 0x100;
@@ -2017,7 +2017,7 @@ static void test_scenario_reader_vs_writer(gconstpointer opaque)
  * the new chain head) next; E2 is then unpinned and stays cached.  A
  * 1-bucket lock0 and a lock1 request at the index are served by E1.
  *
- * Catches: a lookup that stops at the first unlocked entry of the chain
+ * Catches: a lookup that stops at the first unpinned entry of the chain
  * and only takes an entry of exactly the size needed (upstream 9.2): it
  * stops at E2, sees the wrong size and remaps it, so map_calls moves; a
  * lookup that finds E2 instead of the pinned E1 fails the
@@ -2070,7 +2070,7 @@ static void test_scenario_locked_beyond_head(void)
  * alternating at one index, the lock1 mapping invalidated each time.
  *
  * Catches: a lookup that only reuses an entry of exactly the size needed,
- * or that stops at the first unlocked entry (upstream 9.2): it remaps the
+ * or that stops at the first unpinned entry (QEMU 9.2): it remaps the
  * entry back and forth, two map calls per round, where the rewrite maps
  * twice in all (the 1-bucket entry, then the 2-bucket one that serves both
  * sizes from then on).
