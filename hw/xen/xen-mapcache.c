@@ -1564,7 +1564,7 @@ static void mapcache_probe_frames_locked(MapCache *mc, hwaddr index,
     void *probe = mapcache_map_foreign_locked(mc, index, size, NULL, err);
 
     if (xenforeignmemory_unmap(xen_fmem, probe, mapcache_pages(size))) {
-        mapcache_fatal(mc, "unmapping a probe of",
+        mapcache_fatal(mc, "unmapping the probe of new frames",
                        mapcache_bucket_addr(mc, index), size, errno);
     }
 }
