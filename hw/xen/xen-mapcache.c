@@ -984,12 +984,9 @@ bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
                               size_t max_size, Error **errp)
 {
     assert(!mapcache);
-    if (max_size < MCACHE_BUCKET_SIZE) {
-        error_setg(errp, "mapcache: a limit of %zu bytes is less than one "
-                   "bucket (%zu bytes)", max_size, (size_t)MCACHE_BUCKET_SIZE);
+    if (!xen_map_cache_check_max_size(max_size, &max_size, errp)) {
         return false;
     }
-    max_size = MIN(max_size, MCACHE_MAX_SIZE);
     xen_region_gnttabdev = xengnttab_open(NULL, 0);
     if (xen_region_gnttabdev == NULL) {
         error_report("mapcache: Failed to open gnttab device");
@@ -1486,4 +1483,22 @@ GString *xen_map_cache_format_info(void)
         }
     }
     return buf;
+}
+
+/*
+ * The limit a user asked for (-accel xen,mapcache-max-size=SIZE), checked
+ * here so that the option is refused when it is parsed, with the message
+ * xen_map_cache_init_limit() would give.
+ */
+bool xen_map_cache_check_max_size(uint64_t size, size_t *max_size,
+                                  Error **errp)
+{
+    if (size < MCACHE_BUCKET_SIZE) {
+        error_setg(errp, "mapcache: a limit of %" PRIu64 " bytes is less "
+                   "than one bucket (%zu bytes)", size,
+                   (size_t)MCACHE_BUCKET_SIZE);
+        return false;
+    }
+    *max_size = MIN(size, MCACHE_MAX_SIZE);
+    return true;
 }

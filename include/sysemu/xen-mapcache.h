@@ -274,6 +274,22 @@ void xen_map_cache_format_stats(GString *buf, XenMapCacheKind kind,
  */
 GString *xen_map_cache_format_info(void);
 
+/**
+ * xen_map_cache_check_max_size: check a cache limit given by the user
+ * @size: bytes, as given (``-accel xen,mapcache-max-size=SIZE``)
+ * @max_size: set to the limit the cache will have: @size, or the cap
+ *     (32 GiB on 64-bit hosts, 2 GiB on 32-bit ones) if @size is above it
+ * @errp: set on failure
+ *
+ * Applies the rules of xen_map_cache_init_limit() without setting anything
+ * up, so that a bad option is refused where it is parsed.
+ *
+ * Returns: %true if xen_map_cache_init_limit() accepts @size; %false with
+ * @errp set if @size is smaller than one bucket.
+ */
+bool xen_map_cache_check_max_size(uint64_t size, size_t *max_size,
+                                  Error **errp);
+
 #else /* !CONFIG_XEN_IS_POSSIBLE: inline fallbacks, QEMU 9.2 only */
 
 static inline void xen_map_cache_init(phys_offset_to_gaddr_t f,
