@@ -812,7 +812,8 @@ static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry)
     }
 }
 
-static void mapcache_count_pinned_reuse_locked(MapCache *mc, MapCacheEntry *entry)
+static void mapcache_count_pinned_reuse_locked(MapCache *mc,
+                                               MapCacheEntry *entry)
 {
     if (entry->pin_count) {
         mc->stats.pinned_reuses++;
