@@ -22,7 +22,7 @@ MANIFEST=$SERIES/manifest
 
 usage() {
     cat <<EOF
-Usage: $0 [--check] [--force] QEMU_TREE OUTDIR
+Usage: $0 [--check] [--force] [--noxen-build DIR] QEMU_TREE OUTDIR
        $0 --lint
 
 Copy the Xen mapcache rewrite into the QEMU git tree QEMU_TREE (a clean
@@ -33,9 +33,15 @@ patch is checked with the tree's scripts/checkpatch.pl.  What each patch
 holds is in $MANIFEST.
 
   --check   then, in QEMU_TREE, build qemu-system-i386 at every patch of
-            the series (ninja -C build qemu-system-i386) and run the
-            mapcache unit test through 'make check-unit'.  The tree must
-            be configured in QEMU_TREE/build, with --enable-xen.
+            the series (ninja -C build qemu-system-i386), run the
+            mapcache unit tests through 'make check-unit' and
+            qmp-cmd-test, and ask the built QEMU for x-query-xen-mapcache
+            and 'info xen-mapcache' over QMP.  The tree must be
+            configured in QEMU_TREE/build, with --enable-xen.
+  --noxen-build DIR
+            with --check, also build qemu-system-i386 of the series in
+            DIR, a build directory of QEMU_TREE configured without Xen,
+            and ask it the same (the stub answers).
   --force   replace an existing '$BRANCH' branch and the patches
             already in OUTDIR.
   --lint    only check the manifest: every file, fragment and message it
@@ -62,12 +68,18 @@ note() {
 check=false
 force=false
 lint=false
+noxen_build=
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --check) check=true ;;
     --force) force=true ;;
     --lint) lint=true ;;
+    --noxen-build)
+        [ $# -ge 2 ] || die "--noxen-build needs a directory"
+        noxen_build=$2
+        shift
+        ;;
     -h|--help) usage; exit 0 ;;
     -*) usage >&2; die "unknown option $1" ;;
     *) args+=("$1") ;;
@@ -184,6 +196,11 @@ fi
 TREE=$(cd "${args[0]}" 2>/dev/null && pwd) ||
     die "${args[0]}: no such directory"
 OUTDIR=${args[1]}
+if [ -n "$noxen_build" ]; then
+    $check || die "--noxen-build goes with --check"
+    noxen_build=$(cd "$noxen_build" 2>/dev/null && pwd) ||
+        die "$noxen_build: no such directory"
+fi
 
 tgit() {
     git -C "$TREE" "$@"
@@ -249,6 +266,12 @@ if $check; then
         die "--check: $TREE/build is not a configured build directory"
     grep -q '^#define CONFIG_XEN_BACKEND' "$TREE/build/config-host.h" ||
         die "--check: $TREE/build is not configured with --enable-xen"
+fi
+if [ -n "$noxen_build" ]; then
+    [ -f "$noxen_build/build.ninja" ] ||
+        die "--noxen-build: $noxen_build is not a configured build directory"
+    ! grep -q '^#define CONFIG_XEN_BACKEND' "$noxen_build/config-host.h" ||
+        die "--noxen-build: $noxen_build is configured with Xen"
 fi
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
@@ -588,7 +611,56 @@ done
 [ $failed = 0 ] || echo "export-series: warning: checkpatch found problems" >&2
 
 # ---------------------------------------------------------------------------
-# --check: every patch builds; the unit test passes in make check-unit.
+# --check: every patch builds; the unit tests and qmp-cmd-test pass; the
+# built QEMU answers over QMP.
+
+# Ask QEMU in build directory $1 for the mapcache over QMP; print the
+# exchange; fail unless both answers are text containing $2.
+qmp_exchange() {
+    local build=$1 want=$2 out
+    out=$(printf '%s\n' \
+        '{"execute": "qmp_capabilities"}' \
+        '{"execute": "x-query-xen-mapcache"}' \
+        '{"execute": "human-monitor-command", "arguments": {"command-line": "info xen-mapcache"}}' \
+        '{"execute": "quit"}' |
+        timeout 60 "$build/qemu-system-i386" -machine none -accel qtest \
+            -nodefaults -display none -qmp stdio 2>&1) || {
+        echo "$out"
+        die "$build/qemu-system-i386 failed"
+    }
+    echo "$out" | sed -e 's/^/  /'
+    [ "$(echo "$out" | grep -c "\"return\": {\"human-readable-text\": \"$want")" = 1 ] ||
+        die "x-query-xen-mapcache did not answer \"$want...\""
+    [ "$(echo "$out" | grep -c "\"return\": \"$want")" = 1 ] ||
+        die "info xen-mapcache did not answer \"$want...\""
+}
+
+# The accelerator property: listed, and a size below one bucket refused
+# where the option is parsed.  Its effect, xen_map_cache_init_limit()
+# instead of xen_map_cache_init(), needs a Xen host.
+check_knob() {
+    local bin=$TREE/build/qemu-system-i386 out
+    out=$(printf '%s\n' \
+        '{"execute": "qmp_capabilities"}' \
+        '{"execute": "qom-list-properties", "arguments": {"typename": "xen-accel"}}' \
+        '{"execute": "quit"}' |
+        timeout 60 "$bin" -machine none -accel qtest -nodefaults \
+            -display none -qmp stdio 2>&1) || die "qom-list-properties failed"
+    echo "$out" | grep -o '{[^{}]*"name": "mapcache-max-size"[^{}]*}' |
+        sed -e 's/^/  /' | grep . ||
+        die "xen-accel has no mapcache-max-size property"
+    out=$(timeout 60 "$bin" -machine none -accel xen,mapcache-max-size=512K \
+              -nodefaults -display none 2>&1) &&
+        die "-accel xen,mapcache-max-size=512K was accepted"
+    echo "$out" | sed -e 's/^/  /'
+    echo "$out" | grep -q 'less than one bucket' ||
+        die "-accel xen,mapcache-max-size=512K: not the expected error"
+    out=$(timeout 60 "$bin" -machine none -accel xen,mapcache-max-size=64M \
+              -nodefaults -display none 2>&1) || true
+    echo "$out" | sed -e 's/^/  /'
+    ! echo "$out" | grep -q -e 'less than one bucket' -e 'expects' ||
+        die "-accel xen,mapcache-max-size=64M was refused"
+}
 
 if $check; then
     for c in $(tgit rev-list --reverse "$base..$BRANCH"); do
@@ -602,11 +674,50 @@ if $check; then
         tail -n 1 "$STAGE/build.log"
     done
     tgit checkout -q "$BRANCH"
-    note "make check-unit MTESTARGS=test-xen-mapcache"
-    make -C "$TREE/build" check-unit MTESTARGS=test-xen-mapcache 2>&1 |
+
+    tests="test-xen-mapcache test-xen-mapcache-info"
+    note "make check-unit MTESTARGS='$tests'"
+    make -C "$TREE/build" check-unit MTESTARGS="$tests" 2>&1 |
         tee "$STAGE/check.log" || die "make check-unit failed"
-    grep -q 'test-xen-mapcache  *OK' "$STAGE/check.log" ||
-        die "make check-unit did not pass test-xen-mapcache"
+    for t in $tests; do
+        grep -q "$t  *OK" "$STAGE/check.log" ||
+            die "make check-unit did not pass $t"
+    done
+
+    note "qmp-cmd-test"
+    ninja -C "$TREE/build" tests/qtest/qmp-cmd-test > "$STAGE/build.log" 2>&1 || {
+        tail -n 40 "$STAGE/build.log"
+        die "tests/qtest/qmp-cmd-test does not build"
+    }
+    # The tree's own meson: the one that configured build/.
+    tree_meson=$TREE/build/pyvenv/bin/meson
+    [ -x "$tree_meson" ] || tree_meson=meson
+    (cd "$TREE/build" &&
+     "$tree_meson" test --no-rebuild --print-errorlogs \
+         qtest-i386/qmp-cmd-test) 2>&1 |
+        tee "$STAGE/qtest.log" || die "qmp-cmd-test failed"
+    QTEST_QEMU_BINARY=$TREE/build/qemu-system-i386 \
+        "$TREE/build/tests/qtest/qmp-cmd-test" --tap -k 2>&1 |
+        grep '/qmp/x-query-xen-mapcache$' ||
+        die "qmp-cmd-test did not run x-query-xen-mapcache"
+    grep -q 'qmp-cmd-test  *OK' "$STAGE/qtest.log" ||
+        die "qmp-cmd-test did not pass"
+
+    note "QMP exchange with $TREE/build/qemu-system-i386:"
+    qmp_exchange "$TREE/build" "The Xen mapcache is not set up"
+    note "-accel xen,mapcache-max-size:"
+    check_knob
+
+    if [ -n "$noxen_build" ]; then
+        note "build without Xen: $noxen_build"
+        ninja -C "$noxen_build" qemu-system-i386 > "$STAGE/build.log" 2>&1 || {
+            tail -n 40 "$STAGE/build.log"
+            die "qemu-system-i386 does not build without Xen"
+        }
+        tail -n 1 "$STAGE/build.log"
+        note "QMP exchange with $noxen_build/qemu-system-i386 (the stub):"
+        qmp_exchange "$noxen_build" "The Xen mapcache is not available"
+    fi
     note "check: done"
 fi
 
