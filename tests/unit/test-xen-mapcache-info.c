@@ -353,10 +353,51 @@ static void test_info_grants(void)
     ro = block(XEN_MAPCACHE_GRANTS_RO);
     rw = block(XEN_MAPCACHE_GRANTS_RW);
     expected = g_strconcat(ram, ro, rw, NULL);
+    if (g_test_verbose()) {
+        g_printerr("%s", all);
+    }
     g_assert_cmpstr(all, ==, expected);
     g_assert_cmpuint(count_titles(all), ==, 3);
     g_assert_cmpuint(count_lines(all), <=, 3 * MAX_LINES_PER_CACHE);
     xen_invalidate_map_cache_entry(p);
+    teardown();
+}
+
+/*
+ * A little of everything, for the example in docs/devel/xen-mapcache.rst:
+ * run with --verbose to see the text.
+ */
+static void test_info_example(void)
+{
+    g_autofree char *text = NULL;
+    XenMapCacheStats stats;
+    uint8_t *dma, *again, *grant;
+    int i;
+
+    setup();
+    dma = map1(0, 4 * KiB);
+    again = map1(0, 4 * KiB);               /* a reuse of a pinned entry */
+    for (i = 0; i < 8; i++) {
+        g_assert_nonnull(map0((i % 4 + 1) * BUCKET_SIZE, 64));
+    }
+    g_assert_nonnull(map0(BUCKET_SIZE + 16, 2 * BUCKET_SIZE)); /* remap */
+    grant = map_grant(3, false);
+    g_assert_nonnull(grant);
+    xen_invalidate_map_cache_entry(grant);
+    xen_invalidate_map_cache();             /* flush the unpinned ones */
+    drain_call_rcu();
+
+    text = info();
+    if (g_test_verbose()) {
+        g_printerr("%s", text);
+    }
+    g_assert_true(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
+    g_assert_cmpuint(stats.pinned_reuses, ==, 1);
+    g_assert_cmpuint(stats.remaps, ==, 1);
+    g_assert_cmpuint(stats.flushed, >, 0);
+    g_assert_cmpuint(count_titles(text), ==, 2);
+    xen_invalidate_map_cache_entry(again);
+    xen_invalidate_map_cache_entry(dma);
     teardown();
 }
 
@@ -444,6 +485,7 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-mapcache/info/not-set-up", test_info_not_set_up);
     g_test_add_func("/xen-mapcache/info/ram-only", test_info_ram_only);
     g_test_add_func("/xen-mapcache/info/grants", test_info_grants);
+    g_test_add_func("/xen-mapcache/info/example", test_info_example);
     g_test_add_func("/xen-mapcache/max-size/refused", test_max_size_refused);
     g_test_add_func("/xen-mapcache/max-size/accepted", test_max_size_accepted);
     g_test_add_func("/xen-mapcache/max-size/is-the-limit",
