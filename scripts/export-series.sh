@@ -4,41 +4,55 @@
 # Export the Xen mapcache rewrite as a patch series onto a QEMU tree.
 #
 # The tree is one the user already has (QEMU 9.2 or a later master, with
-# its build directory configured in build/).  The script copies this
-# project's files into it, maps their include paths to the tree's layout,
-# commits them on a throwaway branch as a series of patches that each
-# build, and writes the series with `git format-patch`.  It never copies
-# anything from the QEMU tree into this project.
+# its build directory configured in build/).  What goes into each patch,
+# the commit messages and the cover letter are data in scripts/series/:
+# the manifest lists, per patch, the project files that ship and the
+# fragments that go into QEMU's own files, at which anchor, per tree
+# layout.  This script reads it, maps include paths to the tree's layout,
+# commits the patches on a throwaway branch, each of which builds, and
+# writes the series with `git format-patch`.  It never copies anything
+# from the QEMU tree into this project.
 
 set -euo pipefail
 
 BRANCH=xen-mapcache-series
 PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SERIES=$PROJECT/scripts/series
+MANIFEST=$SERIES/manifest
 
 usage() {
     cat <<EOF
-Usage: $0 [--check] [--force] QEMU_TREE OUTDIR
+Usage: $0 [--check] [--force] [--noxen-build DIR] QEMU_TREE OUTDIR
+       $0 --lint
 
 Copy the Xen mapcache rewrite into the QEMU git tree QEMU_TREE (a clean
 work tree of QEMU 9.2 or later), commit it there as a series of patches
 on the branch '$BRANCH', created from the tree's HEAD, and write the
 series with a cover letter to OUTDIR with 'git format-patch'.  Every
-patch is checked with the tree's scripts/checkpatch.pl.
+patch is checked with the tree's scripts/checkpatch.pl.  What each patch
+holds is in $MANIFEST.
 
   --check   then, in QEMU_TREE, build qemu-system-i386 at every patch of
-            the series (ninja -C build qemu-system-i386) and run the
-            mapcache unit test through 'make check-unit'.  The tree must
-            be configured in QEMU_TREE/build, with --enable-xen.
+            the series (ninja -C build qemu-system-i386), run the
+            mapcache unit tests through 'make check-unit' and
+            qmp-cmd-test, and ask the built QEMU for x-query-xen-mapcache
+            and 'info xen-mapcache' over QMP.  The tree must be
+            configured in QEMU_TREE/build, with --enable-xen.
+  --noxen-build DIR
+            with --check, also build qemu-system-i386 of the series in
+            DIR, a build directory of QEMU_TREE configured without Xen,
+            and ask it the same (the stub answers).
   --force   replace an existing '$BRANCH' branch and the patches
             already in OUTDIR.
+  --lint    only check the manifest: every file, fragment and message it
+            names exists, every fragment and message is used.
 
 The tree is left on the branch '$BRANCH'; 'git checkout -' goes back.
 
-Environment:
-  XEN_MAPCACHE_BENCH_OUTPUT  a file with the benchmark's output, for the
-                             cover letter (default: run
-                             $PROJECT/build/bench/xen-mapcache-bench if it
-                             has been built)
+The cover letter carries the benchmark's table: from the file named by
+XEN_MAPCACHE_BENCH_OUTPUT, or else from
+$PROJECT/build/bench/xen-mapcache-bench, built first (the build
+directory is set up if needed).  If neither works, the script stops.
 EOF
 }
 
@@ -53,16 +67,128 @@ note() {
 
 check=false
 force=false
+lint=false
+noxen_build=
 args=()
-for arg in "$@"; do
-    case "$arg" in
+while [ $# -gt 0 ]; do
+    case "$1" in
     --check) check=true ;;
     --force) force=true ;;
+    --lint) lint=true ;;
+    --noxen-build)
+        [ $# -ge 2 ] || die "--noxen-build needs a directory"
+        noxen_build=$2
+        shift
+        ;;
     -h|--help) usage; exit 0 ;;
-    -*) usage >&2; die "unknown option $arg" ;;
-    *) args+=("$arg") ;;
+    -*) usage >&2; die "unknown option $1" ;;
+    *) args+=("$1") ;;
     esac
+    shift
 done
+
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+
+# ---------------------------------------------------------------------------
+# The manifest.
+
+# The directives, one a line, without comments and blank lines.
+manifest_lines() {
+    grep -v -e '^#' -e '^[[:space:]]*$' "$MANIFEST"
+}
+
+# "/re1/ /re2/" -> "re1\nre2" (an anchor cannot contain "/ /").
+anchor_lines() {
+    local s=$1
+    case "$s" in
+    /*/) ;;
+    *) die "manifest: anchors must be /regex/ ...: '$s'" ;;
+    esac
+    s=${s#/}
+    s=${s%/}
+    printf '%s' "${s//\/ \//$'\n'}"
+}
+
+# A directive without its first word, whitespace kept.
+directive_args() {
+    local op args
+    read -r op args <<< "$1"
+    printf '%s' "$args"
+}
+
+# The layout a directive applies to: "insert[9.2]" -> 9.2, "insert" -> "".
+directive_layout() {
+    case "$1" in
+    *\[*\]) local l=${1#*[}; echo "${l%]}" ;;
+    *) echo "" ;;
+    esac
+}
+
+lint_manifest() {
+    local op a b c rest used_frags used_msgs patches=0 files=0 frags=0 f
+    used_frags=$STAGE/used-frags
+    used_msgs=$STAGE/used-msgs
+    : > "$used_frags"
+    : > "$used_msgs"
+    [ -f "$MANIFEST" ] || die "$MANIFEST is missing"
+    [ -f "$SERIES/cover-letter.txt" ] || die "$SERIES/cover-letter.txt is missing"
+    while read -r line; do
+        read -r op a b c rest <<< "$line"
+        case "$op" in
+        patch)
+            [ -f "$SERIES/$a" ] || die "manifest: no message $SERIES/$a"
+            head -n1 "$SERIES/$a" | grep -q '^xen: mapcache: ' ||
+                die "$a: the subject must start with 'xen: mapcache: '"
+            echo "$a" >> "$used_msgs"
+            patches=$((patches + 1))
+            ;;
+        file)
+            [ -f "$PROJECT/$a" ] || die "manifest: no project file $a"
+            files=$((files + 1))
+            ;;
+        insert|insert\[9.2\]|insert\[master\])
+            [ -f "$SERIES/fragments/$b" ] ||
+                die "manifest: no fragment fragments/$b"
+            echo "$b" >> "$used_frags"
+            case "$c" in
+            end) [ -z "$rest" ] || die "manifest: 'end' takes no anchor" ;;
+            after|before|replace) anchor_lines "$rest" >/dev/null ;;
+            *) die "manifest: unknown mode '$c'" ;;
+            esac
+            frags=$((frags + 1))
+            ;;
+        section)
+            [ -f "$PROJECT/$b" ] || die "manifest: no project file $b"
+            anchor_lines "$c${rest:+ $rest}" >/dev/null
+            ;;
+        maintainers)
+            anchor_lines "$(directive_args "$line")" >/dev/null
+            ;;
+        *) die "manifest: unknown directive '$op'" ;;
+        esac
+        [ "$op" = patch ] || [ $patches -gt 0 ] ||
+            die "manifest: '$op' before the first 'patch'"
+    done < <(manifest_lines)
+    for f in "$SERIES"/fragments/*; do
+        grep -qxF "$(basename "$f")" "$used_frags" ||
+            die "fragments/$(basename "$f") is not used by the manifest"
+    done
+    for f in "$SERIES"/*.msg; do
+        grep -qxF "$(basename "$f")" "$used_msgs" ||
+            die "$(basename "$f") is not used by the manifest"
+    done
+    if grep -n '[[:space:]]$' "$SERIES"/*.msg "$SERIES/cover-letter.txt"; then
+        die "trailing whitespace in the messages (above)"
+    fi
+    note "manifest: $patches patches, $files files, $frags fragments: OK"
+}
+
+lint_manifest
+if $lint; then
+    exit 0
+fi
+
 if [ ${#args[@]} -ne 2 ]; then
     usage >&2
     exit 2
@@ -70,40 +196,48 @@ fi
 TREE=$(cd "${args[0]}" 2>/dev/null && pwd) ||
     die "${args[0]}: no such directory"
 OUTDIR=${args[1]}
+if [ -n "$noxen_build" ]; then
+    $check || die "--noxen-build goes with --check"
+    noxen_build=$(cd "$noxen_build" 2>/dev/null && pwd) ||
+        die "$noxen_build: no such directory"
+fi
 
 tgit() {
     git -C "$TREE" "$@"
 }
 
-# ---------------------------------------------------------------------------
-# What we export, and where it goes in a 9.2 tree.
-
-# project file -> QEMU path (9.2 layout), one pair a line, per patch
-PATCH1_FILES="include/sysemu/xen-mapcache.h include/sysemu/xen-mapcache.h"
-PATCH2_FILES="hw/xen/xen-mapcache.c hw/xen/xen-mapcache.c"
-PATCH3_FILES="tests/unit/test-xen-mapcache.c tests/unit/test-xen-mapcache.c
-tests/unit/test-xen-mapcache-stubs.c tests/unit/test-xen-mapcache-stubs.c
-tests/unit/test-xen-mapcache-stubs.h tests/unit/test-xen-mapcache-stubs.h
-tests/unit/test-xen-mapcache-fake-xen.c tests/unit/test-xen-mapcache-fake-xen.c
-tests/unit/test-xen-mapcache-fake-xen.h tests/unit/test-xen-mapcache-fake-xen.h"
-PATCH4_FILES="docs/devel/xen-mapcache.rst docs/devel/xen-mapcache.rst"
-
 for f in hw/xen/xen-mapcache.c include/sysemu/xen-mapcache.h \
-         hw/xen/trace-events MAINTAINERS docs/devel/xen-mapcache.rst; do
+         hw/xen/trace-events MAINTAINERS; do
     [ -f "$PROJECT/$f" ] || die "$PROJECT/$f is missing"
 done
-with_test=true
-for f in tests/unit/test-xen-mapcache.c tests/unit/test-xen-mapcache-stubs.c \
-         tests/unit/test-xen-mapcache-fake-xen.c tests/unit/test-xen-mapcache-fake-xen.h; do
-    if [ ! -f "$PROJECT/$f" ]; then
-        with_test=false
-        echo "export-series: warning: $PROJECT/$f is missing:" \
-             "the series will have no unit test" >&2
+
+# ---------------------------------------------------------------------------
+# The benchmark, for the cover letter: from a file, or from the project's
+# build, brought up to date first so that it measures the exported source.
+# Without it, stop: the cover letter carries no placeholder.
+
+bench_output() {
+    local build=$PROJECT/build bench=$PROJECT/build/bench/xen-mapcache-bench
+    if [ -n "${XEN_MAPCACHE_BENCH_OUTPUT:-}" ]; then
+        [ -s "$XEN_MAPCACHE_BENCH_OUTPUT" ] ||
+            die "XEN_MAPCACHE_BENCH_OUTPUT: $XEN_MAPCACHE_BENCH_OUTPUT is empty or missing"
+        cat "$XEN_MAPCACHE_BENCH_OUTPUT"
+        return
     fi
-done
-if $check && ! $with_test; then
-    die "--check needs the unit test"
-fi
+    if [ ! -f "$build/build.ninja" ]; then
+        note "setting up $build for the benchmark" >&2
+        meson setup "$build" "$PROJECT" > "$STAGE/bench-setup.log" 2>&1 || {
+            tail -n 20 "$STAGE/bench-setup.log" >&2
+            die "cannot set up $build: run 'make bench' there, or set XEN_MAPCACHE_BENCH_OUTPUT"
+        }
+    fi
+    ninja -C "$build" bench/xen-mapcache-bench > "$STAGE/bench-build.log" 2>&1 || {
+        tail -n 20 "$STAGE/bench-build.log" >&2
+        die "cannot build $bench: run 'make bench', or set XEN_MAPCACHE_BENCH_OUTPUT"
+    }
+    note "running $bench (about 10 s)" >&2
+    "$bench" || die "$bench failed"
+}
 
 # ---------------------------------------------------------------------------
 # The tree.
@@ -112,7 +246,7 @@ tgit rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
     die "$TREE is not a git work tree"
 [ "$(tgit rev-parse --show-toplevel)" = "$TREE" ] ||
     die "$TREE is not the top of its git work tree"
-for f in hw/xen/xen-mapcache.c hw/xen/trace-events MAINTAINERS \
+for f in hw/xen/xen-mapcache.c hw/xen/trace-events MAINTAINERS VERSION \
          tests/unit/meson.build scripts/checkpatch.pl; do
     [ -f "$TREE/$f" ] || die "$TREE does not look like QEMU: no $f"
 done
@@ -133,15 +267,29 @@ if $check; then
     grep -q '^#define CONFIG_XEN_BACKEND' "$TREE/build/config-host.h" ||
         die "--check: $TREE/build is not configured with --enable-xen"
 fi
+if [ -n "$noxen_build" ]; then
+    [ -f "$noxen_build/build.ninja" ] ||
+        die "--noxen-build: $noxen_build is not a configured build directory"
+    ! grep -q '^#define CONFIG_XEN_BACKEND' "$noxen_build/config-host.h" ||
+        die "--noxen-build: $noxen_build is configured with Xen"
+fi
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 if compgen -G "$OUTDIR/[0-9][0-9][0-9][0-9]-*.patch" >/dev/null; then
     $force || die "$OUTDIR holds patches already (--force replaces them)"
-    rm -f "$OUTDIR"/[0-9][0-9][0-9][0-9]-*.patch
 fi
+
+bench_output > "$STAGE/bench"
 
 # ---------------------------------------------------------------------------
 # Layout: QEMU 9.2 or master (see the include map in the project's notes).
+
+if [ -d "$TREE/include/sysemu" ]; then
+    layout=9.2
+else
+    layout=master
+fi
+note "layout: $layout"
 
 sed_prog=""
 map_dir() {     # whole include directories: sysemu/ -> system/
@@ -166,6 +314,18 @@ map_header block/aio.h qemu/aio.h
 qemu_path() {   # a 9.2 path in this tree's layout
     echo "$1" | sed -e "$sed_prog"
 }
+
+# The release after the tree's VERSION (three a year: x.0, x.1, x.2).
+next_version() {
+    local major minor
+    IFS=. read -r major minor _ < "$TREE/VERSION"
+    if [ "$minor" -ge 2 ]; then
+        echo "$((major + 1)).0"
+    else
+        echo "$major.$((minor + 1))"
+    fi
+}
+QEMU_NEXT_VERSION=$(next_version)
 
 header=$(qemu_path include/sysemu/xen-mapcache.h)
 [ -f "$TREE/$header" ] || die "$TREE has no $header"
@@ -205,13 +365,13 @@ cut_fallback_block() {
     ' "$1"
 }
 
-STAGE=$(mktemp -d)
-trap 'rm -rf "$STAGE"' EXIT
+# ---------------------------------------------------------------------------
+# The directives.
 
-# Copy project file $1 to QEMU path $2 (9.2 layout) in the tree.
+# 'file SRC [DST]': copy project file SRC to QEMU path DST (9.2 layout).
 install_file() {
-    local src=$PROJECT/$1 dst
-    dst=$(qemu_path "$2")
+    local src=$PROJECT/$1 dst inc
+    dst=$(qemu_path "${2:-$1}")
     mkdir -p "$(dirname "$TREE/$dst")"
     sed -e "$sed_prog" "$src" > "$STAGE/file"
     if [ "$dst" = "$header" ] && $cut_fallbacks; then
@@ -225,56 +385,94 @@ install_file() {
     echo "$dst" >> "$STAGE/installed"
 }
 
-# Every quoted include of a copied C file must exist in the tree.
+# Every quoted include of a C file copied into this patch must exist in
+# the tree by now.
 check_includes() {
-    local dst=$1 inc
-    case "$dst" in *.c|*.h) ;; *) return 0 ;; esac
-    sed -n 's/^[ \t]*#[ \t]*include[ \t]*"\([^"]*\)".*/\1/p' "$TREE/$dst" |
-    while read -r inc; do
-        case "$inc" in qapi/*) continue ;; esac   # generated
-        [ -f "$TREE/include/$inc" ] || [ -f "$TREE/$(dirname "$dst")/$inc" ] ||
-            [ -f "$TREE/$inc" ] ||
-            die "$dst includes \"$inc\", which $TREE does not have"
-    done
-}
-
-install_files() {
-    local src dst
-    : > "$STAGE/installed"
-    while read -r src dst; do
-        if [ -n "$src" ]; then
-            install_file "$src" "$dst"
-        fi
-    done <<< "$1"
+    local dst inc
+    touch "$STAGE/installed"
     while read -r dst; do
-        check_includes "$dst"
+        case "$dst" in *.c|*.h) ;; *) continue ;; esac
+        sed -n 's/^[ \t]*#[ \t]*include[ \t]*"\([^"]*\)".*/\1/p' "$TREE/$dst" |
+        while read -r inc; do
+            case "$inc" in qapi/*) continue ;; esac   # generated
+            [ -f "$TREE/include/$inc" ] ||
+                [ -f "$TREE/$(dirname "$dst")/$inc" ] || [ -f "$TREE/$inc" ] ||
+                die "$dst includes \"$inc\", which $TREE does not have"
+        done
     done < "$STAGE/installed"
+    : > "$STAGE/installed"
 }
 
-# Replace the '# xen-mapcache.c' section of hw/xen/trace-events with ours.
-install_trace_events() {
-    local ours=$STAGE/trace-section
-    awk '/^# xen-mapcache\.c$/ { p = 1 } p' "$PROJECT/hw/xen/trace-events" |
+# Put file $3 into the tree's file $1, at the line the anchors ($4,
+# one regex a line) lead to, as mode $2 says.
+insert_text() {
+    local dst=$1 mode=$2 text=$3
+    ANCHORS=$4 awk -v mode="$mode" -v text="$text" '
+        BEGIN {
+            n = mode == "end" ? 0 : split(ENVIRON["ANCHORS"], anchor, "\n")
+            k = 1
+        }
+        { line[NR] = $0 }
+        n && !target && $0 ~ anchor[k] { if (k == n) target = NR; else k++ }
+        function put() { while ((getline l < text) > 0) print l; close(text) }
+        END {
+            if (n && !target) exit 3
+            for (i = 1; i <= NR; i++) {
+                if (i == target && mode == "before") put()
+                if (i == target && mode == "replace") { put(); continue }
+                print line[i]
+                if (i == target && mode == "after") put()
+            }
+            if (mode == "end") put()
+        }
+    ' "$TREE/$dst" > "$STAGE/inserted" || return 1
+    cp "$STAGE/inserted" "$TREE/$dst"
+    tgit add "$dst"
+}
+
+# 'insert FILE FRAGMENT MODE ANCHOR...'
+install_fragment() {
+    local dst frag=$SERIES/fragments/$2 mode=$3 anchors=
+    dst=$(qemu_path "$1")
+    [ -f "$TREE/$dst" ] || die "fragments/$2: $TREE has no $dst"
+    sed -e "$sed_prog" -e "s/@QEMU_NEXT_VERSION@/$QEMU_NEXT_VERSION/g" \
+        "$frag" > "$STAGE/fragment"
+    if grep -n '@[A-Z_]*@' "$STAGE/fragment"; then
+        die "fragments/$2: unknown placeholder (above)"
+    fi
+    if [ "$mode" != end ]; then
+        anchors=$(anchor_lines "$4" | sed -e "$sed_prog")
+    fi
+    insert_text "$dst" "$mode" "$STAGE/fragment" "$anchors" ||
+        die "fragments/$2: anchor $4 not found in $dst"
+}
+
+# 'section FILE SRC /START/': replace the section of FILE that starts at
+# START, up to the next '# ' line, with the section of SRC from START on.
+install_section() {
+    local dst=$1 src=$PROJECT/$2 start ours=$STAGE/section
+    start=$(anchor_lines "$3")
+    START=$start awk '$0 ~ ENVIRON["START"] { p = 1 } p' "$src" |
         awk 'NF { for (; blanks > 0; blanks--) print ""; print; next }
              { blanks++ }' > "$ours"
-    [ -s "$ours" ] || die "no '# xen-mapcache.c' section in hw/xen/trace-events"
-    grep -q '^# xen-mapcache\.c$' "$TREE/hw/xen/trace-events" ||
-        die "no '# xen-mapcache.c' section in $TREE/hw/xen/trace-events"
-    awk -v ours="$ours" '
-        /^# xen-mapcache\.c$/ {
+    [ -s "$ours" ] || die "$2: no section $3"
+    START=$start awk '$0 ~ ENVIRON["START"] { found = 1 } END { exit !found }' \
+        "$TREE/$dst" || die "$dst: no section $3 in $TREE"
+    START=$start awk -v ours="$ours" '
+        $0 ~ ENVIRON["START"] {
             while ((getline line < ours) > 0) print line
             skip = 1; next
         }
         skip && /^# / && lastblank { skip = 0; print "" }
         { lastblank = ($0 == "") }
         !skip { print }
-    ' "$TREE/hw/xen/trace-events" > "$STAGE/trace-events"
-    cp "$STAGE/trace-events" "$TREE/hw/xen/trace-events"
-    tgit add hw/xen/trace-events
+    ' "$TREE/$dst" > "$STAGE/section-file"
+    cp "$STAGE/section-file" "$TREE/$dst"
+    tgit add "$dst"
 }
 
-# The 'Xen mapcache' section of MAINTAINERS, with the F: lines whose
-# files the tree has now, after the 'X86 Xen CPUs' section.
+# 'maintainers ANCHOR...': the 'Xen mapcache' section of MAINTAINERS, with
+# the F: lines whose files the tree has now, after the anchored line.
 install_maintainers() {
     local section=$STAGE/maintainers line pat
     : > "$section"
@@ -293,76 +491,35 @@ install_maintainers() {
                  "$PROJECT/MAINTAINERS")
     grep -q '^Xen mapcache$' "$section" ||
         die "no 'Xen mapcache' section in $PROJECT/MAINTAINERS"
-    grep -q '^X86 Xen CPUs$' "$TREE/MAINTAINERS" ||
-        die "no 'X86 Xen CPUs' section in $TREE/MAINTAINERS"
-    awk -v section="$section" '
-        /^Xen mapcache$/ { drop = 1 }
-        drop { if (/^$/) drop = 0; next }
-        { print }
-        /^X86 Xen CPUs$/ { xen = 1 }
-        xen && /^$/ {
-            while ((getline line < section) > 0) print line
-            print ""
-            xen = 0
-        }
-    ' "$TREE/MAINTAINERS" > "$STAGE/MAINTAINERS"
+    echo >> "$section"
+    awk '/^Xen mapcache$/ { drop = 1 } drop { if (/^$/) drop = 0; next }
+         { print }' "$TREE/MAINTAINERS" > "$STAGE/MAINTAINERS"
     cp "$STAGE/MAINTAINERS" "$TREE/MAINTAINERS"
-    tgit add MAINTAINERS
+    insert_text MAINTAINERS after "$section" "$(anchor_lines "$1")" ||
+        die "MAINTAINERS: anchor $1 not found in $TREE"
 }
 
-# Build the unit test like ptimer-test: the hw/ source plus a stubs file,
-# and the fake hypervisor; only the Xen headers come from the xen
-# dependency, so the fake, not the Xen libraries, is linked.
-install_test_meson() {
-    local f=$TREE/tests/unit/meson.build
-    grep -q "'test-xen-mapcache'" "$f" && return 0
-    grep -q '^test_env = environment()$' "$f" ||
-        die "$f: cannot find where to add the test"
-    awk '
-        /^test_env = environment\(\)$/ {
-            print "if have_system and xen.found() and host_os == '\''linux'\''"
-            print "  tests += {"
-            print "    '\''test-xen-mapcache'\'': ["
-            print "      '\''test-xen-mapcache-stubs.c'\'',"
-            print "      '\''test-xen-mapcache-fake-xen.c'\'',"
-            print "      meson.project_source_root() / '\''hw/xen/xen-mapcache.c'\'',"
-            print "      xen.partial_dependency(compile_args: true, includes: true),"
-            print "    ],"
-            print "  }"
-            print "endif"
-            print ""
-        }
-        { print }
-    ' "$f" > "$STAGE/meson.build"
-    cp "$STAGE/meson.build" "$f"
-    tgit add tests/unit/meson.build
-}
-
-# List the document in the devel manual, after the RCU document.
-install_docs_index() {
-    local index
-    index=$(grep -l '^   rcu$' "$TREE"/docs/devel/index-*.rst | head -n1) ||
-        true
-    [ -n "$index" ] || die "no devel docs index lists rcu in $TREE"
-    index=${index#"$TREE"/}
-    grep -q '^   xen-mapcache$' "$TREE/$index" && return 0
-    awk '
-        /^\.\. toctree::/ { toc = 1 }
-        toc && /^   [^ :]/ { last = NR }
-        { line[NR] = $0 }
-        END {
-            for (i = 1; i <= NR; i++) {
-                print line[i]
-                if (i == last) print "   xen-mapcache"
-            }
-        }
-    ' "$TREE/$index" > "$STAGE/index"
-    cp "$STAGE/index" "$TREE/$index"
-    tgit add "$index"
+# The areas of the unit test's paths, for its commit message.
+test_areas() {
+    local areas
+    areas=$(grep -o '"/xen-mapcache/[a-z0-9_-]*/' \
+                "$PROJECT/tests/unit/test-xen-mapcache.c" |
+            sed -e 's|"/xen-mapcache/||; s|/$||' | sort -u |
+            paste -sd, - | sed -e 's/,/, /g')
+    echo "The test paths are /xen-mapcache/<area>/<case>, with these" \
+         "areas: ${areas:-(none)}." | fmt -w 72
 }
 
 commit() {
-    tgit commit -q -s -F - || die "git commit failed"
+    local msg=$SERIES/$1 areas
+    check_includes
+    areas=$(test_areas)
+    awk -v areas="$areas" '$0 == "@TEST_AREAS@" { print areas; next } { print }' \
+        "$msg" > "$STAGE/msg"
+    if grep -n '@[A-Z_]*@' "$STAGE/msg"; then
+        die "$1: unknown placeholder (above)"
+    fi
+    tgit commit -q -s -F "$STAGE/msg" || die "git commit failed"
     note "committed: $(tgit log -1 --format=%s)"
 }
 
@@ -373,232 +530,53 @@ base=$(tgit rev-parse HEAD)
 tgit checkout -q -B "$BRANCH" "$base"
 note "branch $BRANCH from $(tgit log -1 --format='%h ("%s")' "$base")"
 
-install_files "$PATCH1_FILES"
-install_maintainers
-commit <<'EOF'
-xen: mapcache: document the API, add counters and an explicit limit
-
-The mapcache's header declares six functions and documents none of
-them, although their contracts are subtle: a pointer returned with
-lock == 0 is only valid inside the caller's RCU read-side critical
-section, one returned with lock != 0 is pinned until it is passed back
-to xen_invalidate_map_cache_entry().  Nothing outside the file can tell
-how the cache behaves either: how often a pinned entry is reused, how
-many chain steps find nothing, how many remaps a workload costs.
-
-Give every function a kernel-doc comment stating its contract, as the
-next patch implements it, and add to the API:
-
-- XenMapCacheStats and xen_map_cache_get_stats(): the counters of each
-  cache (lookups, hits, reuses of pinned entries, new mappings, remaps,
-  chain steps, evictions, deferred releases, NULL returns);
-- xen_map_cache_init_limit(): set up the cache with an explicit size
-  limit, leaving RLIMIT_AS alone, for small device-model domains, tests
-  and benchmarks;
-- xen_map_cache_fini(): release every mapping, wait for the deferred
-  releases and free the cache, so that a test can start afresh.
-
-Nothing calls them yet; the next patch implements them.
-
-Add a MAINTAINERS section for the mapcache, so that changes to it, its
-tests and its documentation reach xen-devel.
-EOF
-
-install_files "$PATCH2_FILES"
-install_trace_events
-commit <<'EOF'
-xen: mapcache: rewrite with per-index chains, O(1) pins and RCU releases
-
-When QEMU is the device model of a Xen HVM guest, every access to guest
-memory goes through the mapcache.  The current implementation has six
-problems:
-
-1. A pointer returned with lock == 0 (qemu_map_ram_ptr(),
-   address_space_rw()) is only protected by the caller's
-   rcu_read_lock(), but the mapcache never waits for readers: a
-   concurrent request may unmap the entry and map other frames, often
-   at the same address, and the reader silently reads or writes the
-   wrong guest memory.
-2. The lookup reuses only an entry of exactly the requested size, so
-   lock0 and lock1 requests of different sizes at one bucket remap the
-   same entry back and forth.
-3. xen_ram_addr_from_mapcache() and xen_invalidate_map_cache_entry()
-   walk a list of every pinned mapping: O(pinned) per DMA completion.
-4. Nothing tells how the cache behaves, and nothing tests it.
-5. Every cache preallocates one chain head per possible bucket (2^23
-   for each grant cache, even when no grant is ever used), and the
-   flush drops only chain heads: unpinned entries further down a chain
-   stay mapped, stale, and without ram_block_notify_remove().
-6. Nothing is ever evicted: what stays mapped grows until the address
-   space runs out, which crashes 32-bit device-model stubdomains under
-   heavy disk I/O.
-
-Rewrite the file:
-
-- Buckets live in a hash table keyed by bucket index and exist while
-  they hold entries.  A bucket's chain holds the entries that start at
-  that index; one chain walk finds an entry that serves a request
-  (large enough, every page it touches valid), pinned or not, wherever
-  it stands in the chain.
-- A lock1 request pins (counts) its entry and records the returned
-  pointer in a hash table: reverse lookups and unpins are O(1).  The
-  same pointer pinned twice needs two invalidations.
-- A range that was ever handed out is never unmapped, mapped over or
-  reused while a reader may still point into it.  Entries leave the
-  cache (recycled for a larger mapping, evicted, flushed, a grant at
-  its last unpin) by being detached under the lock and released with
-  call_rcu().  The one in-place change is xen_replace_cache_entry() on
-  a dummy entry made during incoming migration: that is its contract.
-- Unpinned entries stay cached within the cache limit, the least
-  recently used evicted first; releases still pending count against
-  the limit.  A request larger than the limit gets NULL.  A mapping
-  that fails with ENOMEM drops every unpinned entry and is retried
-  once before the mapcache gives up.
-- Grant caches are created at the first grant request.  The flush
-  costs O(entries), drops every unpinned guest RAM entry and leaves
-  pinned entries and the grant caches alone.
-- Fatal errors name the address, the size and errno.
-
-What the mapcache did stays: the bucket sizing, the RLIMIT_AS rules,
-NULL for invalid pages (a dummy mapping during incoming migration),
-separate read-only and read-write grant caches, ram_block_notify_add()
-and ram_block_notify_remove() around guest RAM mappings, the abort on a
-lock0 grant request, the drain before a flush and the bottom half that
-xen_invalidate_map_cache_entry() uses in a coroutine.
-
-The trace events follow the new functions.
-EOF
-
-if $with_test; then
-    install_files "$PATCH3_FILES"
-    install_test_meson
-    install_maintainers
-    areas=$(grep -o '"/xen-mapcache/[a-z0-9_-]*/' \
-                "$PROJECT/tests/unit/test-xen-mapcache.c" |
-            sed -e 's|"/xen-mapcache/||; s|/$||' | sort -u |
-            paste -sd, - | sed -e 's/,/, /g')
-    areas=$(echo "The test paths are /xen-mapcache/<area>/<case>, with these" \
-                 "areas: ${areas:-(none)}." | fmt -w 72)
-    commit <<EOF
-xen: mapcache: add a unit test against a fake hypervisor
-
-The mapcache has no tests.  Add test-xen-mapcache, built like
-ptimer-test from the hw/ source plus a stubs file, and linked with a
-fake hypervisor instead of the Xen libraries, so that it runs anywhere
-QEMU is built with Xen support.  Only the Xen headers come from the xen
-dependency.
-
-The fake implements the libxenforeignmemory and libxengnttab calls the
-mapcache makes over sparse memfds whose pages hold a pattern derived
-from their address, so a pointer to the wrong frame is caught by value.
-It can make frames holes, fail calls on demand, and record the unmap of
-a range that a reader has declared in use.
-
-$areas
-EOF
-fi
-
-install_files "$PATCH4_FILES"
-install_docs_index
-install_maintainers
-commit <<'EOF'
-xen: mapcache: document the design, the rules and the API
-
-Add docs/devel/xen-mapcache.rst: what the mapcache is for, its buckets,
-entries, chains and pin counts, the rules that keep every pointer a
-caller holds mapped (each naming the function that enforces it), the
-caching and eviction policy, the counters, what each bad input gets,
-the API from the header's kernel-doc, and how the rewrite differs from
-the previous implementation and why.
-EOF
+msg=
+while read -r line; do
+    read -r op a b c rest <<< "$line"
+    want=$(directive_layout "$op")
+    if [ -n "$want" ] && [ "$want" != "$layout" ]; then
+        continue
+    fi
+    case "$op" in
+    patch)
+        [ -z "$msg" ] || commit "$msg"
+        msg=$a
+        ;;
+    file) install_file "$a" "$b" ;;
+    insert*) install_fragment "$a" "$b" "$c" "$rest" ;;
+    section) install_section "$a" "$b" "$c${rest:+ $rest}" ;;
+    maintainers) install_maintainers "$(directive_args "$line")" ;;
+    esac
+done < <(manifest_lines)
+commit "$msg"
 
 # ---------------------------------------------------------------------------
 # The patches and the cover letter.
 
+rm -f "$OUTDIR"/[0-9][0-9][0-9][0-9]-*.patch
 tgit format-patch -q --cover-letter -o "$OUTDIR" "$base..$BRANCH"
 cover=$(ls "$OUTDIR"/0000-cover-letter.patch)
 
-# The benchmark's table: from a file, or from the project's build,
-# brought up to date first so that it measures the exported source.
-bench_output() {
-    local bench=$PROJECT/build/bench/xen-mapcache-bench
-    if [ -n "${XEN_MAPCACHE_BENCH_OUTPUT:-}" ]; then
-        cat "$XEN_MAPCACHE_BENCH_OUTPUT"
-    elif [ -x "$bench" ]; then
-        note "running $bench (about 10 s)" >&2
-        ninja -C "$PROJECT/build" bench/xen-mapcache-bench >/dev/null || {
-            echo "export-series: warning: cannot rebuild $bench" >&2
-            return 1
-        }
-        "$bench"
-    else
-        return 1
-    fi
-}
-
 {
-    cat <<EOF
-When QEMU is the device model of a Xen HVM guest, every access to guest
-memory goes through the mapcache.  Today a pointer handed out without a
-pin can be unmapped and replaced by other guest frames under a reader
-that holds it; entries of different sizes at one bucket remap each
-other; every DMA completion walks the list of all pinned mappings; the
-caches preallocate a head per possible bucket; the flush leaves chained
-entries stale; and nothing is ever evicted.
-
-This series rewrites the mapcache so that no pointer a caller holds is
-ever unmapped under it (ranges are released after an RCU grace
-period), any entry that serves a request is found wherever it is in its
-chain, pins and reverse lookups are O(1), memory and flush costs follow
-the entries in use, and unpinned entries are evicted, least recently
-used first, within a limit.  The public API is unchanged; counters, an
-explicit-limit initialisation and a teardown are added.
-
-1. the API: kernel-doc, counters, an explicit limit, MAINTAINERS
-2. the rewrite
-EOF
-    if $with_test; then
-        echo "3. a unit test against a fake hypervisor (make check-unit)"
-        echo "4. the design document, docs/devel/xen-mapcache.rst"
-    else
-        echo "3. the design document, docs/devel/xen-mapcache.rst"
-    fi
-    cat <<EOF
-
-Every patch builds qemu-system-i386 with --enable-xen; the unit test
-runs with 'make check-unit' (meson test --suite unit test-xen-mapcache)
-and needs no Xen host.
-
-Benchmark: named DMA workloads, recorded from fixed seeds, replayed
-through the public API against the fake hypervisor of the unit test
-(QEMU 9.2's call patterns: lock0 reads in their own read sections, lock1
-maps, address_space_unmap() completions).  maps counts the mapping calls
-the hypervisor received; bound is the number of mappings the trace makes
-necessary, computed from the trace alone (cmp: the compulsory mappings,
-when the working set fits the limit; lru: otherwise, the misses of an
-LRU cache of the same limit simulated on the trace); ratio = maps /
-bound.  Grant mappings go back to the granting domain at their last
-unpin, by design, so the grants ratio has no target.
-
-EOF
-    if out=$(bench_output); then
-        echo "$out" | sed -e 's/^./  &/; s/[ \t]*$//'
-    else
-        cat <<EOF
-  (The benchmark has not been run here.  In the xen-mapcache project,
-  'make bench' builds and runs it; pass its output to this script with
-  XEN_MAPCACHE_BENCH_OUTPUT=FILE to have it here.)
-EOF
-    fi
-    echo
-    echo "Based on $(tgit log -1 --format='%h ("%s")' "$base")."
+    tail -n +3 "$SERIES/cover-letter.txt" |
+    awk -v bench="$STAGE/bench" \
+        -v base="$(tgit log -1 --format='%h ("%s")' "$base")" '
+        $0 == "@BENCHMARK@" {
+            while ((getline l < bench) > 0) {
+                sub(/[ \t]+$/, "", l)
+                print (l == "" ? "" : "  " l)
+            }
+            next
+        }
+        { gsub(/@BASE@/, base); print }
+    '
 } > "$STAGE/blurb"
+if grep -n '@[A-Z_]*@' "$STAGE/blurb"; then
+    die "cover-letter.txt: unknown placeholder (above)"
+fi
 
-awk -v blurb="$STAGE/blurb" '
-    /\*\*\* SUBJECT HERE \*\*\*/ {
-        sub(/\*\*\* SUBJECT HERE \*\*\*/,
-            "xen: mapcache: rewrite with RCU-deferred releases, O(1) pins and an LRU limit")
-    }
+awk -v blurb="$STAGE/blurb" -v subject="$(head -n1 "$SERIES/cover-letter.txt")" '
+    /\*\*\* SUBJECT HERE \*\*\*/ { sub(/\*\*\* SUBJECT HERE \*\*\*/, subject) }
     /^\*\*\* BLURB HERE \*\*\*$/ {
         while ((getline line < blurb) > 0) print line
         next
@@ -606,6 +584,9 @@ awk -v blurb="$STAGE/blurb" '
     { print }
 ' "$cover" > "$STAGE/cover"
 cp "$STAGE/cover" "$cover"
+if grep -n -e '\*\*\* .* HERE \*\*\*' "$cover"; then
+    die "the cover letter kept a placeholder (above)"
+fi
 
 note "patches in $OUTDIR:"
 ls "$OUTDIR"/[0-9][0-9][0-9][0-9]-*.patch | sed -e 's/^/  /'
@@ -630,7 +611,56 @@ done
 [ $failed = 0 ] || echo "export-series: warning: checkpatch found problems" >&2
 
 # ---------------------------------------------------------------------------
-# --check: every patch builds; the unit test passes in make check-unit.
+# --check: every patch builds; the unit tests and qmp-cmd-test pass; the
+# built QEMU answers over QMP.
+
+# Ask QEMU in build directory $1 for the mapcache over QMP; print the
+# exchange; fail unless both answers are text containing $2.
+qmp_exchange() {
+    local build=$1 want=$2 out
+    out=$(printf '%s\n' \
+        '{"execute": "qmp_capabilities"}' \
+        '{"execute": "x-query-xen-mapcache"}' \
+        '{"execute": "human-monitor-command", "arguments": {"command-line": "info xen-mapcache"}}' \
+        '{"execute": "quit"}' |
+        timeout 60 "$build/qemu-system-i386" -machine none -accel qtest \
+            -nodefaults -display none -qmp stdio 2>&1) || {
+        echo "$out"
+        die "$build/qemu-system-i386 failed"
+    }
+    echo "$out" | sed -e 's/^/  /'
+    [ "$(echo "$out" | grep -c "\"return\": {\"human-readable-text\": \"$want")" = 1 ] ||
+        die "x-query-xen-mapcache did not answer \"$want...\""
+    [ "$(echo "$out" | grep -c "\"return\": \"$want")" = 1 ] ||
+        die "info xen-mapcache did not answer \"$want...\""
+}
+
+# The accelerator property: listed, and a size below one bucket refused
+# where the option is parsed.  Its effect, xen_map_cache_init_limit()
+# instead of xen_map_cache_init(), needs a Xen host.
+check_knob() {
+    local bin=$TREE/build/qemu-system-i386 out
+    out=$(printf '%s\n' \
+        '{"execute": "qmp_capabilities"}' \
+        '{"execute": "qom-list-properties", "arguments": {"typename": "xen-accel"}}' \
+        '{"execute": "quit"}' |
+        timeout 60 "$bin" -machine none -accel qtest -nodefaults \
+            -display none -qmp stdio 2>&1) || die "qom-list-properties failed"
+    echo "$out" | grep -o '{[^{}]*"name": "mapcache-max-size"[^{}]*}' |
+        sed -e 's/^/  /' | grep . ||
+        die "xen-accel has no mapcache-max-size property"
+    out=$(timeout 60 "$bin" -machine none -accel xen,mapcache-max-size=512K \
+              -nodefaults -display none 2>&1) &&
+        die "-accel xen,mapcache-max-size=512K was accepted"
+    echo "$out" | sed -e 's/^/  /'
+    echo "$out" | grep -q 'less than one bucket' ||
+        die "-accel xen,mapcache-max-size=512K: not the expected error"
+    out=$(timeout 60 "$bin" -machine none -accel xen,mapcache-max-size=64M \
+              -nodefaults -display none 2>&1) || true
+    echo "$out" | sed -e 's/^/  /'
+    ! echo "$out" | grep -q -e 'less than one bucket' -e 'expects' ||
+        die "-accel xen,mapcache-max-size=64M was refused"
+}
 
 if $check; then
     for c in $(tgit rev-list --reverse "$base..$BRANCH"); do
@@ -644,11 +674,50 @@ if $check; then
         tail -n 1 "$STAGE/build.log"
     done
     tgit checkout -q "$BRANCH"
-    note "make check-unit MTESTARGS=test-xen-mapcache"
-    make -C "$TREE/build" check-unit MTESTARGS=test-xen-mapcache 2>&1 |
+
+    tests="test-xen-mapcache test-xen-mapcache-info"
+    note "make check-unit MTESTARGS='$tests'"
+    make -C "$TREE/build" check-unit MTESTARGS="$tests" 2>&1 |
         tee "$STAGE/check.log" || die "make check-unit failed"
-    grep -q 'test-xen-mapcache  *OK' "$STAGE/check.log" ||
-        die "make check-unit did not pass test-xen-mapcache"
+    for t in $tests; do
+        grep -q "$t  *OK" "$STAGE/check.log" ||
+            die "make check-unit did not pass $t"
+    done
+
+    note "qmp-cmd-test"
+    ninja -C "$TREE/build" tests/qtest/qmp-cmd-test > "$STAGE/build.log" 2>&1 || {
+        tail -n 40 "$STAGE/build.log"
+        die "tests/qtest/qmp-cmd-test does not build"
+    }
+    # The tree's own meson: the one that configured build/.
+    tree_meson=$TREE/build/pyvenv/bin/meson
+    [ -x "$tree_meson" ] || tree_meson=meson
+    (cd "$TREE/build" &&
+     "$tree_meson" test --no-rebuild --print-errorlogs \
+         qtest-i386/qmp-cmd-test) 2>&1 |
+        tee "$STAGE/qtest.log" || die "qmp-cmd-test failed"
+    QTEST_QEMU_BINARY=$TREE/build/qemu-system-i386 \
+        "$TREE/build/tests/qtest/qmp-cmd-test" --tap -k 2>&1 |
+        grep '/qmp/x-query-xen-mapcache$' ||
+        die "qmp-cmd-test did not run x-query-xen-mapcache"
+    grep -q 'qmp-cmd-test  *OK' "$STAGE/qtest.log" ||
+        die "qmp-cmd-test did not pass"
+
+    note "QMP exchange with $TREE/build/qemu-system-i386:"
+    qmp_exchange "$TREE/build" "The Xen mapcache is not set up"
+    note "-accel xen,mapcache-max-size:"
+    check_knob
+
+    if [ -n "$noxen_build" ]; then
+        note "build without Xen: $noxen_build"
+        ninja -C "$noxen_build" qemu-system-i386 > "$STAGE/build.log" 2>&1 || {
+            tail -n 40 "$STAGE/build.log"
+            die "qemu-system-i386 does not build without Xen"
+        }
+        tail -n 1 "$STAGE/build.log"
+        note "QMP exchange with $noxen_build/qemu-system-i386 (the stub):"
+        qmp_exchange "$noxen_build" "The Xen mapcache is not available"
+    fi
     note "check: done"
 fi
 

@@ -1,0 +1,1 @@
+#include "sysemu/xen-mapcache.h"

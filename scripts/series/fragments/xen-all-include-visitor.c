@@ -1,0 +1,1 @@
+#include "qapi/visitor.h"

@@ -1,0 +1,1 @@
+    xen_hvm_map_cache_init(NULL, state);

@@ -1,0 +1,2 @@
+#include "qapi/qapi-commands-machine.h"
+#include "qapi/type-helpers.h"

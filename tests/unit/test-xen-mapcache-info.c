@@ -1,0 +1,494 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Unit tests of what the monitor shows of the Xen mapcache
+ * (xen_map_cache_format_info(), the text of "info xen-mapcache") and of
+ * the check of -accel xen,mapcache-max-size.  The tests know the fields
+ * of XenMapCacheStats but none of the labels: those live in one table of
+ * hw/xen/xen-mapcache.c, and renaming one must not touch this file.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/rcu.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "exec/memory.h"
+#include "sysemu/xen-mapcache.h"
+#include "test-xen-mapcache-fake-xen.h"
+#include "test-xen-mapcache-stubs.h"
+
+#if HOST_LONG_BITS == 64
+#define BUCKET_SIZE (1 * MiB)
+#define CACHE_CAP (32 * GiB)
+#else
+#define BUCKET_SIZE (64 * KiB)
+#define CACHE_CAP (2 * GiB)
+#endif
+#define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
+
+#define RAM_BYTES (1 * GiB)
+#define GRANT_FRAMES 16
+#define GRANTS_RAM_OFFSET RAM_BYTES
+#define LIMIT ((size_t)64 * MiB)
+
+/* A cache's block: its title line and at most 11 lines of fields. */
+#define MAX_LINES_PER_CACHE 12
+
+#define STATS_FIELDS (sizeof(XenMapCacheStats) / sizeof(uint64_t))
+
+/*
+ * Verbs
+ */
+
+static void setup(void)
+{
+    fake_xen_init(RAM_BYTES, GRANT_FRAMES);
+    xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
+    xen_map_cache_init_limit(NULL, NULL, LIMIT, &error_abort);
+}
+
+static void teardown(void)
+{
+    xen_map_cache_fini();
+    fake_xen_fini();
+}
+
+static uint8_t *map0(hwaddr addr, hwaddr size)
+{
+    return xen_map_cache(&xen_mapcache_test_ram_mr, addr, size, 0,
+                         0, false, false);
+}
+
+static uint8_t *map1(hwaddr addr, hwaddr size)
+{
+    return xen_map_cache(&xen_mapcache_test_ram_mr, addr, size, 0,
+                         1, true, true);
+}
+
+static uint8_t *map_grant(uint64_t ref, bool is_write)
+{
+    return xen_map_cache(&xen_mapcache_test_grants_mr,
+                         GRANTS_RAM_OFFSET + ref * FRAME_SIZE, FRAME_SIZE,
+                         GRANTS_RAM_OFFSET, 1, true, is_write);
+}
+
+static char *format_stats(XenMapCacheKind kind, const XenMapCacheStats *stats)
+{
+    GString *buf = g_string_new("");
+
+    xen_map_cache_format_stats(buf, kind, stats);
+    return g_string_free(buf, false);
+}
+
+/* What the monitor would show now. */
+static char *info(void)
+{
+    return g_string_free(xen_map_cache_format_info(), false);
+}
+
+/* The block of one cache, as xen_map_cache_get_stats() reads it now. */
+static char *block(XenMapCacheKind kind)
+{
+    XenMapCacheStats stats;
+
+    g_assert_true(xen_map_cache_get_stats(kind, &stats));
+    return format_stats(kind, &stats);
+}
+
+/* How many times @needle occurs in @text, as whole words. */
+static unsigned count_words(const char *text, const char *needle)
+{
+    size_t len = strlen(needle);
+    unsigned n = 0;
+    const char *p;
+
+    for (p = strstr(text, needle); p; p = strstr(p + 1, needle)) {
+        if ((p == text || !g_ascii_isalnum(p[-1])) &&
+            !g_ascii_isalnum(p[len])) {
+            n++;
+        }
+    }
+    return n;
+}
+
+static unsigned count_lines(const char *text)
+{
+    unsigned n = 0;
+
+    for (; *text; text++) {
+        n += *text == '\n';
+    }
+    return n;
+}
+
+/* A title line is any line that does not start with a blank. */
+static unsigned count_titles(const char *text)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    unsigned n = 0;
+    size_t i;
+
+    for (i = 0; lines[i]; i++) {
+        n += lines[i][0] && lines[i][0] != ' ';
+    }
+    return n;
+}
+
+/*
+ * Field @i of XenMapCacheStats gets an odd number of pages, 2001 + 2i: a
+ * size shows as "(8004 + 8i) KiB" (never a whole MiB), a count as the
+ * plain number.  No two fields can be taken for one another.
+ */
+static uint64_t distinct_value(size_t i)
+{
+    return (2001 + 2 * i) * 4 * KiB;
+}
+
+static void fill_distinct(XenMapCacheStats *stats)
+{
+    uint64_t *field = (uint64_t *)stats;
+    size_t i;
+
+    for (i = 0; i < STATS_FIELDS; i++) {
+        field[i] = distinct_value(i);
+    }
+}
+
+/*
+ * The label of one item of a line: the item without its numbers, units
+ * and " in N ranges" tail.  "limit 4000 KiB" -> "limit",
+ * "4012 chain steps" -> "chain steps".
+ */
+static char *item_label(const char *item)
+{
+    g_auto(GStrv) words = g_strsplit(item, " ", -1);
+    GString *label = g_string_new("");
+    size_t i;
+
+    for (i = 0; words[i]; i++) {
+        const char *w = words[i];
+
+        if (g_ascii_isdigit(w[0])) {
+            continue;
+        }
+        if (!strcmp(w, "in")) {
+            break;              /* " in N ranges" belongs to the bytes */
+        }
+        if (i > 0 && g_ascii_isdigit(words[i - 1][0]) &&
+            (!strcmp(w, "bytes") || !strcmp(w, "KiB") || !strcmp(w, "MiB") ||
+             !strcmp(w, "GiB"))) {
+            continue;
+        }
+        g_string_append_printf(label, "%s%s", label->len ? " " : "", w);
+    }
+    return g_string_free(label, false);
+}
+
+/*
+ * Tests of the text of one cache
+ */
+
+/* Every field shows once with its value; every item has its own label. */
+static void test_format_every_field_once(void)
+{
+    XenMapCacheStats stats;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GHashTable) labels = g_hash_table_new_full(g_str_hash,
+                                                         g_str_equal,
+                                                         g_free, NULL);
+    size_t i, j, items = 0;
+
+    fill_distinct(&stats);
+    text = format_stats(XEN_MAPCACHE_RAM, &stats);
+    if (g_test_verbose()) {
+        g_printerr("%s", text);
+    }
+
+    for (i = 0; i < STATS_FIELDS; i++) {
+        g_autofree char *count = g_strdup_printf("%" PRIu64,
+                                                 distinct_value(i));
+        g_autofree char *size = g_strdup_printf("%" PRIu64 " KiB",
+                                                distinct_value(i) / KiB);
+
+        g_assert_cmpuint(count_words(text, count) + count_words(text, size),
+                         ==, 1);
+    }
+
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 1; lines[i] && lines[i][0]; i++) {
+        g_auto(GStrv) line_items = NULL;
+
+        g_assert_true(g_str_has_prefix(lines[i], "  "));
+        line_items = g_strsplit(lines[i] + 2, ", ", -1);
+        for (j = 0; line_items[j]; j++) {
+            char *label = item_label(line_items[j]);
+
+            g_assert_cmpstr(label, !=, "");
+            g_assert_false(g_hash_table_contains(labels, label));
+            g_hash_table_add(labels, label);
+            items++;
+        }
+    }
+    /* Each "in N ranges" shares its item with the bytes before it. */
+    g_assert_cmpuint(items + count_words(text, "in"), ==, STATS_FIELDS);
+    g_assert_cmpuint(count_lines(text), <=, MAX_LINES_PER_CACHE);
+    g_assert_cmpuint(count_titles(text), ==, 1);
+}
+
+/* Sizes show in the largest binary unit that is exact. */
+static void test_format_bytes(void)
+{
+    static const struct {
+        uint64_t bytes;
+        const char *shown;
+    } cases[] = {
+        { 1000, "1000 bytes" },
+        { 4 * KiB, "4 KiB" },
+        { 1028 * KiB, "1028 KiB" },
+        { 1 * MiB + 1, "1048577 bytes" },
+        { 64 * MiB, "64 MiB" },
+        { 32 * GiB, "32 GiB" },
+        { 3 * TiB, "3 TiB" },
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        XenMapCacheStats stats = { .limit_bytes = cases[i].bytes };
+        g_autofree char *text = format_stats(XEN_MAPCACHE_RAM, &stats);
+
+        g_assert_cmpuint(count_words(text, cases[i].shown), ==, 1);
+    }
+}
+
+/* Each kind of cache has its own title. */
+static void test_format_titles(void)
+{
+    XenMapCacheStats stats = { 0 };
+    g_autofree char *ram = format_stats(XEN_MAPCACHE_RAM, &stats);
+    g_autofree char *ro = format_stats(XEN_MAPCACHE_GRANTS_RO, &stats);
+    g_autofree char *rw = format_stats(XEN_MAPCACHE_GRANTS_RW, &stats);
+
+    g_assert_cmpstr(strchr(ram, '\n'), ==, strchr(ro, '\n'));
+    g_assert_cmpstr(strchr(ro, '\n'), ==, strchr(rw, '\n'));
+    g_assert_cmpstr(ram, !=, ro);
+    g_assert_cmpstr(ro, !=, rw);
+    g_assert_cmpstr(ram, !=, rw);
+}
+
+/*
+ * Tests of the whole text
+ */
+
+/* No mapcache: one line that says so. */
+static void test_info_not_set_up(void)
+{
+    g_autofree char *text = info();
+
+    g_assert_cmpstr(text, ==, "The Xen mapcache is not set up: QEMU is not "
+                    "(yet) the device model of a Xen guest.\n");
+}
+
+/* A mapcache without grants: the guest RAM block only, with its numbers. */
+static void test_info_ram_only(void)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *ram = NULL;
+    XenMapCacheStats stats;
+    uint8_t *p;
+
+    setup();
+    p = map1(0, 4 * KiB);
+    g_assert_nonnull(map0(3 * BUCKET_SIZE, 16));
+    drain_call_rcu();
+
+    text = info();
+    ram = block(XEN_MAPCACHE_RAM);
+    if (g_test_verbose()) {
+        g_printerr("%s", text);
+    }
+    g_assert_cmpstr(text, ==, ram);
+    g_assert_cmpuint(count_titles(text), ==, 1);
+    g_assert_cmpuint(count_words(text, "64 MiB"), ==, 1);     /* the limit */
+
+    g_assert_true(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
+    g_assert_cmpuint(stats.lookups_lock1, ==, 1);
+    g_assert_cmpuint(stats.entries, ==, 2);
+    xen_invalidate_map_cache_entry(p);
+    teardown();
+}
+
+/* Each grant cache shows once it exists, after guest RAM. */
+static void test_info_grants(void)
+{
+    g_autofree char *ram_ro = NULL;
+    g_autofree char *all = NULL;
+    g_autofree char *expected = NULL;
+    g_autofree char *ram = NULL;
+    g_autofree char *ro = NULL;
+    g_autofree char *rw = NULL;
+    uint8_t *p;
+
+    setup();
+    p = map_grant(3, false);
+    g_assert_nonnull(p);
+    xen_invalidate_map_cache_entry(p);
+    drain_call_rcu();
+
+    ram_ro = info();
+    ram = block(XEN_MAPCACHE_RAM);
+    ro = block(XEN_MAPCACHE_GRANTS_RO);
+    expected = g_strconcat(ram, ro, NULL);
+    g_assert_cmpstr(ram_ro, ==, expected);
+    g_assert_cmpuint(count_titles(ram_ro), ==, 2);
+
+    p = map_grant(4, true);
+    g_assert_nonnull(p);
+    drain_call_rcu();
+    all = info();
+    g_free(ram);
+    g_free(ro);
+    g_free(expected);
+    ram = block(XEN_MAPCACHE_RAM);
+    ro = block(XEN_MAPCACHE_GRANTS_RO);
+    rw = block(XEN_MAPCACHE_GRANTS_RW);
+    expected = g_strconcat(ram, ro, rw, NULL);
+    if (g_test_verbose()) {
+        g_printerr("%s", all);
+    }
+    g_assert_cmpstr(all, ==, expected);
+    g_assert_cmpuint(count_titles(all), ==, 3);
+    g_assert_cmpuint(count_lines(all), <=, 3 * MAX_LINES_PER_CACHE);
+    xen_invalidate_map_cache_entry(p);
+    teardown();
+}
+
+/*
+ * A little of everything, for the example in docs/devel/xen-mapcache.rst:
+ * run with --verbose to see the text.
+ */
+static void test_info_example(void)
+{
+    g_autofree char *text = NULL;
+    XenMapCacheStats stats;
+    uint8_t *dma, *again, *grant;
+    int i;
+
+    setup();
+    dma = map1(0, 4 * KiB);
+    again = map1(0, 4 * KiB);               /* a reuse of a pinned entry */
+    for (i = 0; i < 8; i++) {
+        g_assert_nonnull(map0((i % 4 + 1) * BUCKET_SIZE, 64));
+    }
+    g_assert_nonnull(map0(BUCKET_SIZE + 16, 2 * BUCKET_SIZE)); /* remap */
+    grant = map_grant(3, false);
+    g_assert_nonnull(grant);
+    xen_invalidate_map_cache_entry(grant);
+    xen_invalidate_map_cache();             /* flush the unpinned ones */
+    drain_call_rcu();
+
+    text = info();
+    if (g_test_verbose()) {
+        g_printerr("%s", text);
+    }
+    g_assert_true(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
+    g_assert_cmpuint(stats.pinned_reuses, ==, 1);
+    g_assert_cmpuint(stats.remaps, ==, 1);
+    g_assert_cmpuint(stats.flushed, >, 0);
+    g_assert_cmpuint(count_titles(text), ==, 2);
+    xen_invalidate_map_cache_entry(again);
+    xen_invalidate_map_cache_entry(dma);
+    teardown();
+}
+
+/*
+ * The check of -accel xen,mapcache-max-size
+ */
+
+static void test_max_size_refused(void)
+{
+    static const uint64_t sizes[] = { 0, 1, 4 * KiB, BUCKET_SIZE - 1 };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+        Error *err = NULL;
+        size_t max_size = 42;
+        g_autofree char *shown = g_strdup_printf("%" PRIu64, sizes[i]);
+        g_autofree char *minimum = g_strdup_printf("%" PRIu64,
+                                                   (uint64_t)BUCKET_SIZE);
+
+        g_assert_false(xen_map_cache_check_max_size(sizes[i], &max_size,
+                                                    &err));
+        g_assert_nonnull(err);
+        /* It names the value and the minimum. */
+        g_assert_cmpuint(count_words(error_get_pretty(err), shown), ==, 1);
+        g_assert_cmpuint(count_words(error_get_pretty(err), minimum), ==, 1);
+        g_assert_cmpuint(max_size, ==, 42);
+        error_free(err);
+    }
+}
+
+static void test_max_size_accepted(void)
+{
+    static const struct {
+        uint64_t size;
+        size_t max_size;
+    } cases[] = {
+        { BUCKET_SIZE, BUCKET_SIZE },
+        { 64 * MiB, 64 * MiB },
+        { 64 * MiB + 1, 64 * MiB + 1 },
+        { CACHE_CAP, CACHE_CAP },
+        { CACHE_CAP + 1, CACHE_CAP },
+        { UINT64_MAX, CACHE_CAP },
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        size_t max_size = 0;
+
+        g_assert_true(xen_map_cache_check_max_size(cases[i].size, &max_size,
+                                                   &error_abort));
+        g_assert_cmpuint(max_size, ==, cases[i].max_size);
+    }
+}
+
+/* What the check accepts is the limit xen_map_cache_init_limit() sets. */
+static void test_max_size_is_the_limit(void)
+{
+    XenMapCacheStats stats;
+    size_t max_size;
+    Error *err = NULL;
+
+    g_assert_true(xen_map_cache_check_max_size(UINT64_MAX, &max_size,
+                                               &error_abort));
+    fake_xen_init(RAM_BYTES, GRANT_FRAMES);
+    g_assert_false(xen_map_cache_init_limit(NULL, NULL, BUCKET_SIZE - 1,
+                                            &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    g_assert_false(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
+
+    xen_map_cache_init_limit(NULL, NULL, SIZE_MAX, &error_abort);
+    g_assert_true(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
+    g_assert_cmpuint(stats.limit_bytes, ==, max_size);
+    teardown();
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    g_test_add_func("/xen-mapcache/info/format/every-field-once",
+                    test_format_every_field_once);
+    g_test_add_func("/xen-mapcache/info/format/bytes", test_format_bytes);
+    g_test_add_func("/xen-mapcache/info/format/titles", test_format_titles);
+    g_test_add_func("/xen-mapcache/info/not-set-up", test_info_not_set_up);
+    g_test_add_func("/xen-mapcache/info/ram-only", test_info_ram_only);
+    g_test_add_func("/xen-mapcache/info/grants", test_info_grants);
+    g_test_add_func("/xen-mapcache/info/example", test_info_example);
+    g_test_add_func("/xen-mapcache/max-size/refused", test_max_size_refused);
+    g_test_add_func("/xen-mapcache/max-size/accepted", test_max_size_accepted);
+    g_test_add_func("/xen-mapcache/max-size/is-the-limit",
+                    test_max_size_is_the_limit);
+    return g_test_run();
+}
