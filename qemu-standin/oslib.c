@@ -2,11 +2,12 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  * Copyright (c) 2026 The xen-mapcache authors
  *
- * Stand-in for the part of QEMU's util/oslib-posix.c that the mapcache
+ * Stand-in for the part of QEMU's util/memalign.c that the mapcache
  * uses: aligned allocations.
  */
 
 #include "qemu/osdep.h"
+#include "qemu/memalign.h"
 
 void *qemu_memalign(size_t alignment, size_t size)
 {

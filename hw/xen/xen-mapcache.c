@@ -153,6 +153,7 @@
 #include "qemu/bitmap.h"
 #include "qemu/lockable.h"
 #include "qemu/main-loop.h"
+#include "qemu/memalign.h"
 #include "qemu/queue.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"

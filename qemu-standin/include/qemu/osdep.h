@@ -105,11 +105,4 @@
         __result;                                       \
     })
 
-/*
- * @size bytes aligned to @alignment, a power of two; exits when out of
- * memory.  Freed with qemu_vfree().
- */
-void *qemu_memalign(size_t alignment, size_t size);
-void qemu_vfree(void *ptr);
-
 #endif /* QEMU_OSDEP_H */
