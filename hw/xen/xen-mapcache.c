@@ -508,6 +508,7 @@ static void mapcache_grace_period_rcu(struct rcu_head *head)
     qatomic_store_release(&mc->gp_done, done);
     /* Release: whoever queues gp_rcu next sees this run finished. */
     qatomic_store_release(&mc->gp_in_flight, false);
+    /* Pairs with mapcache_stamp_locked(): gp_in_flight, then gp_wanted. */
     smp_mb();
     if ((long)(qatomic_read(&mc->gp_wanted) - done) > 0) {
         mapcache_queue_grace_period(mc);
@@ -531,6 +532,7 @@ static void mapcache_stamp_locked(MapCache *mc, MapCacheEntry *entry)
         return;     /* an earlier stamp asked for that callback already */
     }
     qatomic_set(&mc->gp_wanted, entry->stamp);
+    /* Pairs with mapcache_grace_period_rcu(): gp_wanted, then in_flight. */
     smp_mb();
     mapcache_queue_grace_period(mc);
 }
@@ -722,7 +724,8 @@ static uint64_t mapcache_free_lru_locked(MapCache *mc, size_t size)
     MapCacheEntry *entry, *next;
 
     for (entry = QTAILQ_FIRST(&mc->lru); entry && looks; entry = next) {
-        if (size != SIZE_MAX && mapcache_held_bytes(mc) + size <= mc->max_size) {
+        if (size != SIZE_MAX &&
+            mapcache_held_bytes(mc) + size <= mc->max_size) {
             break;
         }
         next = QTAILQ_NEXT(entry, lru);
