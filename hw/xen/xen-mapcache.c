@@ -218,7 +218,7 @@ typedef struct MapCachePin {
     MapCacheEntry *entry;
     ram_addr_t ram_addr;            /* what @ptr was mapped as */
     uint32_t count;                 /* times @ptr was handed out pinned */
-    bool dma;
+    uint32_t dma_count;             /* those for DMA, kept first */
 } MapCachePin;
 
 /*
@@ -713,9 +713,10 @@ static size_t mapcache_held_bytes(MapCache *mc)
 
 /*
  * Unmap freeable entries at once, least recently used first, until @size
- * more bytes fit under the limit, live and pending bytes together, or
- * until @size is SIZE_MAX and every freeable entry is gone.  One pass over
- * the unpinned entries at most.  Returns how many were freed.
+ * more bytes fit under the limit, live and pending bytes together (CLOCK:
+ * hot entries get a second chance), or, when @size is SIZE_MAX (out of
+ * address space), every freeable entry, hot or not.  One pass over the
+ * unpinned entries at most.  Returns how many were freed.
  */
 static uint64_t mapcache_free_lru_locked(MapCache *mc, size_t size)
 {
@@ -731,7 +732,7 @@ static uint64_t mapcache_free_lru_locked(MapCache *mc, size_t size)
         next = QTAILQ_NEXT(entry, lru);
         looks--;
         if (mapcache_entry_freeable_locked(mc, entry) &&
-            !mapcache_second_chance_locked(mc, entry)) {
+            (size == SIZE_MAX || !mapcache_second_chance_locked(mc, entry))) {
             mapcache_free_locked(mc, entry);
             freed++;
         }
@@ -1040,11 +1041,9 @@ static MapCacheEntry *mapcache_get_entry_locked(MapCache *mc,
 
 /* Pinning. */
 
-static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
-                                uint8_t *ptr, const MapCacheRequest *req)
+/* Add one to @entry's pin count: it leaves the unpinned entries. */
+static void mapcache_add_pin_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    MapCachePin *pin = g_hash_table_lookup(mc->pins, ptr);
-
     if (entry->pin_count == UINT32_MAX) {
         error_report("mapcache: pin count overflow on the entry at guest "
                      "address 0x%" HWADDR_PRIx " (size 0x%zx, host %p): %s",
@@ -1058,7 +1057,14 @@ static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
         mc->pinned_bytes += entry->size;
     }
     qatomic_set(&entry->pin_count, entry->pin_count + 1);
+}
 
+static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
+                                uint8_t *ptr, const MapCacheRequest *req)
+{
+    MapCachePin *pin = g_hash_table_lookup(mc->pins, ptr);
+
+    mapcache_add_pin_locked(mc, entry);
     if (!pin) {
         pin = g_new0(MapCachePin, 1);
         pin->ptr = ptr;
@@ -1068,7 +1074,7 @@ static void mapcache_pin_locked(MapCache *mc, MapCacheEntry *entry,
     }
     assert(pin->entry == entry);
     pin->count++;
-    pin->dma |= req->dma;
+    pin->dma_count += req->dma;
 }
 
 /*
@@ -1104,7 +1110,9 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
         return false;
     }
     entry = pin->entry;
-    if (--pin->count == 0) {
+    pin->count--;
+    pin->dma_count = MIN(pin->dma_count, pin->count);
+    if (!pin->count) {
         g_hash_table_remove(mc->pins, ptr);
     }
     if (mapcache_drop_pins_locked(mc, entry, 1)) {
@@ -1412,7 +1420,8 @@ uint8_t *xen_map_cache(MemoryRegion *mr,
                                           ram_addr_offset);
         return mapcache_refuse(mc, &req);
     }
-    if (!req.pin) {
+    /* The locked path counts what it serves past the limit. */
+    if (!req.pin && req.map_size <= mc->max_size) {
         p = mapcache_hit_lockfree(mc, &req);
     }
     if (!p) {
@@ -1529,7 +1538,7 @@ static void mapcache_trace_pinned_dma_locked(MapCache *mc)
 
     g_hash_table_iter_init(&iter, mc->pins);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pin)) {
-        for (i = 0; pin->dma && i < pin->count; i++) {
+        for (i = 0; i < pin->dma_count; i++) {
             trace_xen_invalidate_map_cache(pin->entry->index, pin->ptr);
         }
     }
@@ -1599,12 +1608,16 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
         return NULL;
     }
     err = g_new0(int, mapcache_pages(entry->size));
-    if (mapcache_request_init(mc, &new_req, new_phys_addr, size) &&
-        new_req.map_size <= entry->size) {
-        mapcache_probe_frames_locked(mc, new_req.index, entry->size, err);
+    if (!mapcache_request_init(mc, &new_req, new_phys_addr, size) ||
+        new_req.map_size > entry->size) {
+        trace_xen_replace_cache_entry_could_not_update_entry(old_phys_addr);
+        return NULL;
     }
-    if (new_req.map_size > entry->size || !new_req.map_size ||
-        !mapcache_err_valid(err, new_req.first_page, new_req.nr_pages)) {
+    /* Out of address space, the mappings below free what they may: not it. */
+    mapcache_add_pin_locked(mc, entry);
+    mapcache_probe_frames_locked(mc, new_req.index, entry->size, err);
+    if (!mapcache_err_valid(err, new_req.first_page, new_req.nr_pages)) {
+        mapcache_drop_pins_locked(mc, entry, 1);
         trace_xen_replace_cache_entry_could_not_update_entry(old_phys_addr);
         return NULL;
     }
@@ -1624,6 +1637,7 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
     /* Last: mapcache_hit_lockfree() skips dummies, see the top of the file. */
     qatomic_store_release(&entry->dummy, false);
     ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+    mapcache_drop_pins_locked(mc, entry, 1);
     return entry->vaddr_base + new_req.offset;
 }
 

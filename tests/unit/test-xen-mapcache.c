@@ -1625,6 +1625,73 @@ static void test_grace_period_began_after(void)
 }
 
 /*
+ * Found by the fuzz target (fuzz/corpus/)
+ */
+
+/*
+ * Out of address space while a replacement probes the new frames: the
+ * retry frees what it may, but not the unpinned dummy being replaced.
+ */
+static void test_fuzz_replace_enomem_keeps_dummy(void)
+{
+    hwaddr old = bucket(200), new = bucket(300);
+    XenMapCacheStats before;
+    uint8_t *p;
+
+    setup();
+    g_assert_nonnull(map0(bucket(10), 0));      /* one to free */
+    g_assert_nonnull(map0(bucket(10 + 64), 0));
+    fake_xen_set_hole(old / FRAME_SIZE, BUCKET_FRAMES, true);
+    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
+    p = map0(old, 0);                           /* an unpinned dummy */
+    g_assert_nonnull(p);
+    g_assert_nonnull(map0(old + 64 * BUCKET_SIZE, 0));  /* out of its slot */
+    pass_grace_periods();                       /* both freeable */
+    before = ram_stats();
+    fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
+    g_assert_true(xen_replace_cache_entry(old, new, BUCKET_SIZE) == p);
+    check_bytes(p, new, BUCKET_SIZE);
+    g_assert_cmpuint(DELTA(ram_stats(), before, freed_at_once), ==, 1);
+    teardown();
+}
+
+/*
+ * Out of address space, the retry frees every freeable entry, also one the
+ * lock-free path hit (its CLOCK bit set): the second chance is for the
+ * limit, not for a mapping that cannot be made otherwise.
+ */
+static void test_fuzz_enomem_frees_referenced(void)
+{
+    hwaddr a = bucket(40);
+    XenMapCacheStats before;
+
+    setup();
+    g_assert_nonnull(map0(a, 0));
+    g_assert_nonnull(map0(a + 0x100, 0));       /* a lock-free hit */
+    g_assert_nonnull(map0(a + 64 * BUCKET_SIZE, 0));    /* out of its slot */
+    pass_grace_periods();
+    before = ram_stats();
+    fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
+    check_bytes(map0(bucket(41), 0), bucket(41), BUCKET_SIZE);
+    g_assert_cmpuint(DELTA(ram_stats(), before, freed_at_once), ==, 1);
+    teardown();
+}
+
+/* A request over the limit is counted even when the recent slot serves it. */
+static void test_fuzz_oversize_hit_counted(void)
+{
+    hwaddr a = bucket(50) + 0x100;
+    XenMapCacheStats before;
+
+    setup_with_limit(BUCKET_SIZE);
+    before = ram_stats();
+    check_bytes(map0(a, BUCKET_SIZE), a, BUCKET_SIZE);
+    check_bytes(map0(a, BUCKET_SIZE), a, BUCKET_SIZE);
+    g_assert_cmpuint(DELTA(ram_stats(), before, oversize), ==, 2);
+    teardown();
+}
+
+/*
  * The budget
  */
 
@@ -2335,6 +2402,12 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-mapcache/bad-input/double-invalidation",
                     test_bad_double_invalidation);
     g_test_add_func("/xen-mapcache/stats/counters", test_stats_counters);
+    g_test_add_func("/xen-mapcache/fuzz/replace-enomem-keeps-dummy",
+                    test_fuzz_replace_enomem_keeps_dummy);
+    g_test_add_func("/xen-mapcache/fuzz/enomem-frees-referenced",
+                    test_fuzz_enomem_frees_referenced);
+    g_test_add_func("/xen-mapcache/fuzz/oversize-hit-counted",
+                    test_fuzz_oversize_hit_counted);
     g_test_add_func("/xen-mapcache/budget/misses-past-limit",
                     test_budget_misses_past_limit);
     g_test_add_func("/xen-mapcache/grace-period/began-after",
