@@ -101,24 +101,55 @@ static const char *const trace_names[EV__MAX] = {
 };
 
 /*
+ * Events the oracle does not count but reads, as they come, to follow the
+ * entries of the guest RAM cache in and out of it (see "The dummies the
+ * cache holds" below).
+ */
+static const char *const followed_traces[] = {
+    "xen_map_cache_new_entry",
+    "xen_map_cache_free",
+    "xen_map_cache_release_queued",
+};
+
+/* The one event a child copies to the real stderr: fatal kinds read it. */
+#define ECHOED_TRACE "xen_map_cache_enomem_retry"
+
+/*
  * stderr is replaced by a stream that appends to capture.buf (and, in a
  * child, copies to the real stderr, so that the parent sees fatal
- * messages).  capture.buf is protected by capture.lock.
+ * messages).  Each complete line also goes to follow_line_locked().
+ * capture.buf, capture.line and what follow_line_locked() updates are
+ * protected by capture.lock.
  */
 static struct {
     QemuMutex lock;
     GString *buf;
+    GString *line;          /* the start of a line not complete yet */
     bool echo;
     int real_fd;
 } capture;
 
+static void follow_line_locked(const char *line);
+
 static ssize_t capture_write(void *cookie, const char *data, size_t len)
 {
+    size_t i;
+
     qemu_mutex_lock(&capture.lock);
     g_string_append_len(capture.buf, data, len);
+    for (i = 0; i < len; i++) {
+        if (data[i] != '\n') {
+            g_string_append_c(capture.line, data[i]);
+            continue;
+        }
+        follow_line_locked(capture.line->str);
+        g_string_truncate(capture.line, 0);
+    }
     qemu_mutex_unlock(&capture.lock);
     /* Copy messages, not the (many) trace events, to the real stderr. */
-    if (capture.echo && strncmp(data, "xen_", MIN(len, (size_t)4)) &&
+    if (capture.echo &&
+        (strncmp(data, "xen_", MIN(len, (size_t)4)) ||
+         !strncmp(data, ECHOED_TRACE, MIN(len, strlen(ECHOED_TRACE)))) &&
         write(capture.real_fd, data, len) < 0) {
         /* Nothing better to do: the parent will miss a line. */
     }
@@ -132,6 +163,7 @@ static void capture_start(bool echo)
 
     qemu_mutex_init(&capture.lock);
     capture.buf = g_string_new(NULL);
+    capture.line = g_string_new(NULL);
     capture.echo = echo;
     capture.real_fd = dup(STDERR_FILENO);
     stream = fopencookie(NULL, "w", io);
@@ -184,6 +216,9 @@ static void enable_traces_or_reexec(char **argv)
         g_string_append_printf(spec, "%s%s", spec->len ? "," : "",
                                trace_names[ev]);
     }
+    for (ev = 0; ev < (int)ARRAY_SIZE(followed_traces); ev++) {
+        g_string_append_printf(spec, ",%s", followed_traces[ev]);
+    }
     g_setenv("XEN_MAPCACHE_TRACE", spec->str, TRUE);
     g_setenv(ENV_TRACE_SET, "1", TRUE);
     execv("/proc/self/exe", argv);
@@ -200,16 +235,19 @@ typedef struct Pin {
     uint64_t ram_addr;      /* what the reverse lookup must answer */
     uint64_t gaddr;         /* the guest address, or grant ref, shown */
     uint64_t len;           /* bytes valid at ptr */
+    uint64_t entry_index;   /* the bucket index of its entry (RAM) */
     XenMapCacheKind kind;
     bool dma;
     uint8_t *dummy_base;    /* non-NULL: a pointer into this dummy */
 } Pin;
 
-typedef struct Dummy {
+/* An entry of the guest RAM cache, as its trace events describe it. */
+typedef struct Entry {
     uint64_t index;         /* bucket index it was made for */
     uint8_t *base;
     uint64_t size;
-} Dummy;
+    bool dummy;
+} Entry;
 
 typedef struct Model {
     bool up;
@@ -217,12 +255,190 @@ typedef struct Model {
     bool inmigrate;
     unsigned long *holes;   /* RAM_PAGES bits */
     GArray *pins;           /* Pin; a pointer pinned twice is there twice */
-    GArray *dummies;        /* Dummy */
-    GHashTable *tainted;    /* bucket indexes where a dummy may serve */
+    /*
+     * RAM pointers pinned now -> the pins taken through each since it was
+     * last unpinned for good: DMA ones in the low 32 bits, others above.
+     */
+    GHashTable *taken;
+    /* Set by a "freeable" operation for the next operation only. */
+    uint8_t *freeable;      /* an entry that ENOMEM may free, or NULL */
+    uint64_t freeable_index;
     uint8_t *stale[STALE_POINTERS];
     unsigned nr_stale;
     XenMapCacheTestCounts notify_at_init;
 } Model;
+
+/*
+ * The dummies the cache holds, followed through its trace events: a
+ * dummy enters at xen_map_cache_new_entry (dummy 1) and leaves at
+ * xen_map_cache_free or xen_map_cache_release_queued of its address, or
+ * when a replace gives it real frames (which the model notes).  Which
+ * unpinned dummy the limit evicts, recycles or frees at once is the
+ * cache's choice, made by its LRU and by grace periods the model cannot
+ * time; what it did is here.  The events are written under the cache's
+ * lock, so their order is the order of what it did, whichever thread
+ * did it: the registry is exact with two threads too.  Protected by
+ * capture.lock; reg.live is NULL until the first setup.
+ */
+static struct {
+    GArray *live;           /* Entry: the dummies in the cache, oldest first */
+    GArray *gone;           /* Entry: dummies that left during this op */
+    GArray *made;           /* Entry: RAM entries mapped during this op */
+    GArray *left;           /* uint8_t *: RAM entries taken out this op */
+    GArray *at_replace;     /* Entry: live when this op's replace answered */
+    bool replace_seen;
+} reg;
+
+static Entry *entry_at(GArray *a, guint i)
+{
+    return &g_array_index(a, Entry, i);
+}
+
+static void follow_line_locked(const char *line)
+{
+    Entry e = { 0 };
+    void *vaddr;
+    int dummy;
+    guint i;
+
+    if (!reg.live) {
+        return;
+    }
+    if (sscanf(line, "xen_map_cache_new_entry ram: index 0x%" SCNx64
+               " size 0x%" SCNx64 " at %p dummy %d", &e.index, &e.size,
+               &vaddr, &dummy) == 4) {
+        e.base = vaddr;
+        e.dummy = dummy;
+        g_array_append_val(reg.made, e);
+        if (e.dummy) {
+            g_array_append_val(reg.live, e);
+        }
+    } else if (sscanf(line, "xen_map_cache_free ram: %p", &vaddr) == 1 ||
+               sscanf(line, "xen_map_cache_release_queued ram: %p",
+                      &vaddr) == 1) {
+        g_array_append_val(reg.left, vaddr);
+        for (i = 0; i < reg.live->len; i++) {
+            if (entry_at(reg.live, i)->base == vaddr) {
+                g_array_append_val(reg.gone, *entry_at(reg.live, i));
+                g_array_remove_index(reg.live, i);
+                break;
+            }
+        }
+    } else if (g_str_has_prefix(line, "xen_replace_cache_entry_") &&
+               !reg.replace_seen) {
+        g_array_set_size(reg.at_replace, 0);
+        g_array_append_vals(reg.at_replace, reg.live->data, reg.live->len);
+        reg.replace_seen = true;
+    }
+}
+
+static void reg_init(void)
+{
+    qemu_mutex_lock(&capture.lock);
+    if (!reg.live) {
+        reg.live = g_array_new(FALSE, FALSE, sizeof(Entry));
+        reg.gone = g_array_new(FALSE, FALSE, sizeof(Entry));
+        reg.made = g_array_new(FALSE, FALSE, sizeof(Entry));
+        reg.left = g_array_new(FALSE, FALSE, sizeof(uint8_t *));
+        reg.at_replace = g_array_new(FALSE, FALSE, sizeof(Entry));
+    }
+    qemu_mutex_unlock(&capture.lock);
+}
+
+/* A new operation: forget what happened during the last one. */
+static void reg_op_start(void)
+{
+    qemu_mutex_lock(&capture.lock);
+    g_array_set_size(reg.gone, 0);
+    g_array_set_size(reg.made, 0);
+    g_array_set_size(reg.left, 0);
+    g_array_set_size(reg.at_replace, 0);
+    reg.replace_seen = false;
+    qemu_mutex_unlock(&capture.lock);
+}
+
+/* After teardown: no dummy is left. */
+static void reg_reset(void)
+{
+    reg_op_start();
+    qemu_mutex_lock(&capture.lock);
+    g_array_set_size(reg.live, 0);
+    qemu_mutex_unlock(&capture.lock);
+}
+
+static const Entry *entries_find(GArray *a, uint64_t index, uint8_t *base,
+                                 uint64_t min_size)
+{
+    guint i;
+
+    for (i = 0; i < a->len; i++) {
+        const Entry *e = entry_at(a, i);
+
+        if (e->index == index && (!base || e->base == base) &&
+            e->size >= min_size) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Is there a dummy at @index of at least @min_size bytes (based at @base
+ * unless NULL)?  In the cache now, or (@gone_too) since the operation
+ * began.
+ */
+static bool reg_dummy(uint64_t index, uint8_t *base, uint64_t min_size,
+                      bool gone_too)
+{
+    bool found;
+
+    qemu_mutex_lock(&capture.lock);
+    found = entries_find(reg.live, index, base, min_size) ||
+            (gone_too && entries_find(reg.gone, index, base, min_size));
+    qemu_mutex_unlock(&capture.lock);
+    return found;
+}
+
+/* A copy of the dummies in the cache now. */
+static GArray *reg_snapshot(void)
+{
+    GArray *copy = g_array_new(FALSE, FALSE, sizeof(Entry));
+
+    qemu_mutex_lock(&capture.lock);
+    g_array_append_vals(copy, reg.live->data, reg.live->len);
+    qemu_mutex_unlock(&capture.lock);
+    return copy;
+}
+
+/* The dummies the replace of this operation looked at, or NULL. */
+static GArray *reg_at_replace(void)
+{
+    GArray *copy = NULL;
+
+    qemu_mutex_lock(&capture.lock);
+    if (reg.replace_seen) {
+        copy = g_array_new(FALSE, FALSE, sizeof(Entry));
+        g_array_append_vals(copy, reg.at_replace->data,
+                            reg.at_replace->len);
+    }
+    qemu_mutex_unlock(&capture.lock);
+    return copy;
+}
+
+/* A replace gave the dummy at @base real frames: it is no dummy now. */
+static void reg_replaced(uint8_t *base)
+{
+    guint i;
+
+    qemu_mutex_lock(&capture.lock);
+    for (i = 0; i < reg.live->len; i++) {
+        if (entry_at(reg.live, i)->base == base) {
+            g_array_remove_index(reg.live, i);
+            break;
+        }
+    }
+    qemu_mutex_unlock(&capture.lock);
+}
 
 typedef struct Thread2 {
     QemuThread thread;
@@ -341,6 +557,17 @@ static unsigned model_pins_of_kind(Model *m, XenMapCacheKind kind)
     return n;
 }
 
+static void model_add_pin(Model *m, const Pin *pin)
+{
+    g_array_append_val(m->pins, *pin);
+    if (pin->kind == XEN_MAPCACHE_RAM) {
+        uint64_t t = (uintptr_t)g_hash_table_lookup(m->taken, pin->ptr);
+
+        t += pin->dma ? 1 : (uint64_t)1 << 32;
+        g_hash_table_insert(m->taken, pin->ptr, (gpointer)(uintptr_t)t);
+    }
+}
+
 static void model_forget_pin(Model *m, const uint8_t *ptr)
 {
     guint i;
@@ -352,27 +579,9 @@ static void model_forget_pin(Model *m, const uint8_t *ptr)
         }
     }
     if (!model_pins_of(m, ptr)) {
+        g_hash_table_remove(m->taken, ptr);
         m->stale[m->nr_stale++ % STALE_POINTERS] = (uint8_t *)ptr;
     }
-}
-
-static bool model_tainted(Model *m, uint64_t index)
-{
-    return g_hash_table_contains(m->tainted, (gpointer)(uintptr_t)index);
-}
-
-static Dummy *model_find_dummy(Model *m, uint64_t index, uint8_t *base)
-{
-    guint i;
-
-    for (i = 0; i < m->dummies->len; i++) {
-        Dummy *d = &g_array_index(m->dummies, Dummy, i);
-
-        if (d->index == index && d->base == base) {
-            return d;
-        }
-    }
-    return NULL;
 }
 
 /* Does any page of [@addr, @addr + @len) fail to map (hole, past RAM)? */
@@ -395,8 +604,9 @@ static bool model_invalid(Model *m, uint64_t addr, uint64_t len)
 static void model_reset(Model *m)
 {
     g_array_set_size(m->pins, 0);
-    g_array_set_size(m->dummies, 0);
-    g_hash_table_remove_all(m->tainted);
+    g_hash_table_remove_all(m->taken);
+    reg_reset();
+    m->freeable = NULL;
     m->nr_stale = 0;
     m->inmigrate = false;
 }
@@ -548,6 +758,11 @@ static size_t wrong_grant_bytes(const uint8_t *p, uint64_t ref,
 static void check_pin(Fuzz *f, const Pin *pin)
 {
     if (pin->dummy_base) {
+        if (!reg_dummy(pin->entry_index, pin->dummy_base, 0, false)) {
+            fail(f, "dummy-pin-released", "pin %p for 0x%" PRIx64 " is in "
+                 "a dummy that left the cache", pin->ptr, pin->ram_addr);
+            return;
+        }
         if (fake_xen_is_live(pin->ptr, 1)) {
             fail(f, "dummy-became-live", "pin %p for 0x%" PRIx64 " was a "
                  "dummy and now maps foreign frames", pin->ptr,
@@ -1021,6 +1236,28 @@ static uint64_t gen_lock(Fuzz *f)
     return locks[rnd(f, ARRAY_SIZE(locks))];
 }
 
+/*
+ * ENOMEM is injected only where the model knows that the cache can free
+ * an entry, so that the answer is known: the retry succeeds.  (With
+ * nothing freeable the cache exits: the fatal kind
+ * foreign-enomem-nothing-freeable.)  Whether an entry is freeable depends
+ * on when grace periods end, which the model cannot know, except right
+ * after a "freeable" operation made one (one thread only): the next
+ * operation may then inject, at another bucket, if the request cannot
+ * make the cache free that entry to stay within its limit first.
+ */
+static bool gen_enomem(Fuzz *f, uint64_t addr, uint64_t size)
+{
+    XenMapCacheStats s = cache_stats(XEN_MAPCACHE_RAM);
+    uint64_t len;
+
+    return f->m.freeable && solo(f) &&
+           addr >> BUCKET_SHIFT != f->m.freeable_index &&
+           request_len(addr, size, &len) &&
+           span_bytes(addr, len, BUCKET_SIZE) <= f->m.limit &&
+           s.mapped_bytes + span_bytes(addr, len, BUCKET_SIZE) <= f->m.limit;
+}
+
 static void gen_map(Fuzz *f, Op *op)
 {
     op->a[MAP_REGION] = chance(f, 10);
@@ -1029,15 +1266,21 @@ static void gen_map(Fuzz *f, Op *op)
     op->a[MAP_LOCK] = gen_lock(f);
     op->a[MAP_DMA] = chance(f, 70);
     op->a[MAP_WRITE] = chance(f, 50);
-    op->a[MAP_ENOMEM] = chance(f, 3);
+    op->a[MAP_ENOMEM] = gen_enomem(f, op->a[MAP_ADDR], op->a[MAP_SIZE]);
 }
 
-/* What a guest RAM request may get. */
-static Expect expect_ram(Model *m, uint64_t addr, uint64_t size)
+/*
+ * What a guest RAM request may get.  A dummy serves any request at its
+ * index that it is large enough for (its pages are all valid), so one
+ * may answer wherever the cache holds one; with one thread, a request
+ * touching a hole gets it for sure then.
+ */
+static Expect expect_ram(Fuzz *f, uint64_t addr, uint64_t size)
 {
+    Model *m = &f->m;
     Expect e = { .why = "served" };
-    uint64_t len;
-    bool tainted;
+    uint64_t len, span;
+    bool dummy;
 
     if (!request_len(addr, size, &len) ||
         span_bytes(addr, len, BUCKET_SIZE) > CACHE_CAP) {
@@ -1046,42 +1289,28 @@ static Expect expect_ram(Model *m, uint64_t addr, uint64_t size)
         expect_event(&e, EV_TOO_LARGE, 1, 1);
         return e;
     }
-    e.over_limit = span_bytes(addr, len, BUCKET_SIZE) > m->limit;
-    tainted = model_tainted(m, addr >> BUCKET_SHIFT);
+    span = span_bytes(addr, len, BUCKET_SIZE);
+    e.over_limit = span > m->limit;
+    dummy = reg_dummy(addr >> BUCKET_SHIFT, NULL, span, false);
     if (model_invalid(m, addr, len)) {
-        e.why = m->inmigrate ? "hole: a dummy" : "hole";
-        e.may_dummy = m->inmigrate || tainted;
-        e.may_null = !m->inmigrate;
+        e.why = m->inmigrate ? "hole: a dummy" :
+                dummy ? "hole: the dummy there" : "hole";
+        e.may_dummy = m->inmigrate || dummy;
+        /* The second thread may evict an unpinned dummy first. */
+        e.may_null = !m->inmigrate && !(dummy && solo(f));
     } else {
         e.may_real = true;
-        e.may_dummy = tainted;
+        e.may_dummy = dummy;
     }
     return e;
-}
-
-/* Note a dummy that served @addr at @p, and the pin if any. */
-static uint8_t *model_dummy_served(Model *m, uint64_t addr, uint64_t len,
-                                   uint8_t *p)
-{
-    uint64_t index = addr >> BUCKET_SHIFT;
-    uint8_t *base = p - (addr & (BUCKET_SIZE - 1));
-
-    if (!model_find_dummy(m, index, base)) {
-        Dummy d = {
-            .index = index, .base = base,
-            .size = (uint64_t)span_bytes(addr, len, BUCKET_SIZE),
-        };
-
-        g_array_append_val(m->dummies, d);
-    }
-    g_hash_table_add(m->tainted, (gpointer)(uintptr_t)index);
-    return base;
 }
 
 /* Check a non-NULL answer @p for @len bytes; returns the dummy's base. */
 static uint8_t *check_ram_answer(Fuzz *f, const Expect *e, uint64_t addr,
                                  uint64_t len, uint8_t *p)
 {
+    uint8_t *base = p - (addr & (BUCKET_SIZE - 1));
+
     if (fake_xen_is_live(p, 1)) {
         if (!e->may_real) {
             fail(f, "map-not-null", "map 0x%" PRIx64 "+0x%" PRIx64 ": got "
@@ -1101,9 +1330,17 @@ static uint8_t *check_ram_answer(Fuzz *f, const Expect *e, uint64_t addr,
              len, p, e->why);
         return NULL;
     }
+    if (!reg_dummy(addr >> BUCKET_SHIFT, base, span_bytes(addr, len,
+                                                          BUCKET_SIZE),
+                   true)) {
+        fail(f, "map-unknown-dummy", "map 0x%" PRIx64 "+0x%" PRIx64
+             ": %p is in no dummy of that index and size that the cache "
+             "traced", addr, len, p);
+        return NULL;
+    }
     touch(p);
     touch(p + len - 1);
-    return model_dummy_served(&f->m, addr, len, p);
+    return base;
 }
 
 static void check_map_counters(Fuzz *f, const char *op, const Expect *e,
@@ -1118,7 +1355,7 @@ static void check_map_counters(Fuzz *f, const char *op, const Expect *e,
              "+%" PRIu64 " for a %s answer", op, nulls, p ? "non-NULL" :
              "NULL");
     }
-    if (p ? oversize != e->over_limit : oversize > e->over_limit) {
+    if (oversize != (p && e->over_limit)) {
         fail(f, op_id(op, "oversize"), "%s: oversize +%"
              PRIu64 ", expected %d", op, oversize, p && e->over_limit);
     }
@@ -1129,6 +1366,7 @@ static void check_map_counters(Fuzz *f, const char *op, const Expect *e,
     }
 }
 
+/* Served over the limit: counted and traced; NULL: neither. */
 static void oracle_map_answer(Fuzz *f, const char *op, Expect *e,
                               uint64_t addr, uint64_t size, uint8_t *p)
 {
@@ -1142,9 +1380,31 @@ static void oracle_map_answer(Fuzz *f, const char *op, Expect *e,
              ": got %p, expected NULL (%s)", op, addr, size, p, e->why);
     }
     if (e->over_limit) {
-        expect_event(e, EV_OVERSIZE, !!p, 1);
+        expect_event(e, EV_OVERSIZE, !!p, !!p);
     }
     check_events(f, op, e);
+}
+
+/*
+ * Inject ENOMEM into the next foreign mapping; @enomem_done then says
+ * whether it was made (the request missed), and with it one retry event.
+ */
+static uint64_t enomem_arm(bool enomem)
+{
+    if (enomem) {
+        fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
+    }
+    return fake_stats().failures_injected;
+}
+
+static void enomem_done(Expect *e, bool enomem, uint64_t injected)
+{
+    unsigned retries = fake_stats().failures_injected - injected;
+
+    fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 0, 0);
+    if (enomem) {
+        expect_event(e, EV_ENOMEM_RETRY, retries, retries);
+    }
 }
 
 /*
@@ -1157,21 +1417,19 @@ static void run_map(Fuzz *f, const Op *op)
     MemoryRegion *mr = op->a[MAP_REGION] ? &xen_mapcache_test_other_mr :
                                            &xen_mapcache_test_ram_mr;
     uint64_t addr = op->a[MAP_ADDR], size = op->a[MAP_SIZE], len;
+    uint64_t injected;
     uint8_t lock = op->a[MAP_LOCK];
-    Expect e = expect_ram(&f->m, addr, size);
+    Expect e = expect_ram(f, addr, size);
     XenMapCacheStats before = all_stats(), after;
     uint8_t *p, *dummy_base = NULL;
 
     request_len(addr, size, &len);
-    if (op->a[MAP_ENOMEM]) {
-        fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
-        expect_event(&e, EV_ENOMEM_RETRY, 0, 1);
-    }
     capture_clear();
+    injected = enomem_arm(op->a[MAP_ENOMEM]);
     RCU_READ_LOCK_GUARD();
     p = xen_map_cache(mr, addr, size, 0, lock, op->a[MAP_DMA],
                       op->a[MAP_WRITE]);
-    fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 0, 0);
+    enomem_done(&e, op->a[MAP_ENOMEM], injected);
     after = all_stats();
     oracle_map_answer(f, "map", &e, addr, size, p);
     check_map_counters(f, "map", &e, lock, &before, &after, p);
@@ -1182,11 +1440,12 @@ static void run_map(Fuzz *f, const Op *op)
     if (lock) {
         Pin pin = {
             .ptr = p, .ram_addr = addr, .gaddr = addr, .len = len,
+            .entry_index = addr >> BUCKET_SHIFT,
             .kind = XEN_MAPCACHE_RAM, .dma = op->a[MAP_DMA],
             .dummy_base = dummy_base,
         };
 
-        g_array_append_val(f->m.pins, pin);
+        model_add_pin(&f->m, &pin);
     }
 }
 
@@ -1280,7 +1539,7 @@ static void model_grant_pin(Fuzz *f, const Op *op, uint8_t *p, uint64_t len)
         .kind = grant_kind(op->a[GRANT_WRITE]), .dma = op->a[GRANT_DMA],
     };
 
-    g_array_append_val(f->m.pins, pin);
+    model_add_pin(&f->m, &pin);
     check_pin(f, &pin);
 }
 
@@ -1474,7 +1733,6 @@ static void gen_held(Fuzz *f, Op *op)
 static void run_held(Fuzz *f, const Op *op)
 {
     uint64_t addr = op->a[0], len = MAX(op->a[1], 1);
-    bool tainted = model_tainted(&f->m, addr >> BUCKET_SHIFT);
     uint8_t *p;
     int token;
 
@@ -1490,7 +1748,9 @@ static void run_held(Fuzz *f, const Op *op)
         }
         if (!fake_xen_is_live(p, 1)) {
             /* A dummy made for a larger request at this index? */
-            if (!tainted) {
+            if (!reg_dummy(addr >> BUCKET_SHIFT,
+                           p - (addr & (BUCKET_SIZE - 1)),
+                           span_bytes(addr, len, BUCKET_SIZE), true)) {
                 fail(f, "held-unexpected-dummy", "lock0 read of 0x%" PRIx64
                      ": %p is not a foreign mapping", addr, p);
             }
@@ -1516,9 +1776,9 @@ enum { REPLACE_OLD, REPLACE_NEW, REPLACE_SIZE, REPLACE_ENOMEM };
 
 static void gen_replace(Fuzz *f, Op *op)
 {
-    Model *m = &f->m;
-    const Dummy *d = m->dummies->len ?
-        &g_array_index(m->dummies, Dummy, rnd(f, m->dummies->len)) : NULL;
+    g_autoptr(GArray) dummies = reg_snapshot();
+    const Entry *d = dummies->len ?
+                     entry_at(dummies, rnd(f, dummies->len)) : NULL;
 
     op->a[REPLACE_OLD] = d && chance(f, 80) ?
                          d->index * BUCKET_SIZE + rnd(f, BUCKET_SIZE) :
@@ -1539,32 +1799,15 @@ static void gen_replace(Fuzz *f, Op *op)
         op->a[REPLACE_SIZE] = 1 + rnd(f, d ? d->size : BUCKET_SIZE);
         break;
     }
-    op->a[REPLACE_ENOMEM] = 0;
+    /*
+     * Right after "freeable", as for map (gen_enomem()): the replace makes
+     * no room, so the entry is still there when its probe fails.  Every
+     * dummy left is pinned then (the operation flushed the others).
+     */
+    op->a[REPLACE_ENOMEM] = f->m.freeable && solo(f);
 }
 
-/* The dummy a replace of (@old, @size) must take, if it exists. */
-static Dummy *replace_candidate(Model *m, uint64_t old, uint64_t size,
-                                uint64_t *want_size)
-{
-    uint64_t len;
-    guint i;
-
-    if (!size || !request_len(old, size, &len)) {
-        return NULL;
-    }
-    *want_size = (uint64_t)MIN(span_bytes(old, len, BUCKET_SIZE),
-                               (unsigned __int128)UINT64_MAX);
-    for (i = 0; i < m->dummies->len; i++) {
-        Dummy *d = &g_array_index(m->dummies, Dummy, i);
-
-        if (d->index == old >> BUCKET_SHIFT && d->size == *want_size) {
-            return d;
-        }
-    }
-    return NULL;
-}
-
-static bool dummy_pinned(Model *m, const Dummy *d)
+static bool dummy_pinned(Model *m, const Entry *d)
 {
     guint i;
 
@@ -1576,8 +1819,39 @@ static bool dummy_pinned(Model *m, const Dummy *d)
     return false;
 }
 
+/*
+ * The dummy a replace of (@old, @size) takes among @dummies, if any: one
+ * of exactly the whole buckets the request rounds to, at its index; of
+ * several, a pinned one, else the newest, as the cache's chain walk
+ * picks.
+ */
+static const Entry *replace_candidate(Model *m, GArray *dummies,
+                                      uint64_t old, uint64_t size)
+{
+    const Entry *found = NULL;
+    uint64_t len, want;
+    guint i;
+
+    if (!size || !request_len(old, size, &len) ||
+        span_bytes(old, len, BUCKET_SIZE) > CACHE_CAP) {
+        return NULL;
+    }
+    want = span_bytes(old, len, BUCKET_SIZE);
+    for (i = 0; i < dummies->len; i++) {
+        const Entry *d = entry_at(dummies, i);
+
+        if (d->index == old >> BUCKET_SHIFT && d->size == want) {
+            if (dummy_pinned(m, d)) {
+                return d;
+            }
+            found = d;
+        }
+    }
+    return found;
+}
+
 /* After a successful replace: the dummy's pins show the new frames. */
-static void model_dummy_replaced(Model *m, Dummy *d, uint64_t new_addr)
+static void model_dummy_replaced(Model *m, const Entry *d, uint64_t new_addr)
 {
     uint64_t new_bucket = new_addr & ~(BUCKET_SIZE - 1);
     guint i;
@@ -1587,11 +1861,11 @@ static void model_dummy_replaced(Model *m, Dummy *d, uint64_t new_addr)
 
         if (pin->dummy_base == d->base) {
             pin->gaddr = new_bucket + (pin->ptr - d->base);
+            pin->entry_index = new_addr >> BUCKET_SHIFT;
             pin->dummy_base = NULL;
         }
     }
-    g_array_remove_index(m->dummies, d - &g_array_index(m->dummies,
-                                                         Dummy, 0));
+    reg_replaced(d->base);
 }
 
 /* Does the new range fit the dummy, and is every page of it valid? */
@@ -1605,16 +1879,16 @@ static bool replace_new_ok(Model *m, uint64_t new, uint64_t size,
            !model_invalid(m, new, len);
 }
 
-static void oracle_replace(Fuzz *f, const Op *op, uint8_t *p, Dummy *d,
-                           bool sure)
+/* @d: the dummy the replace must have replaced, or NULL for NULL. */
+static void oracle_replace(Fuzz *f, const Op *op, uint8_t *p, const Entry *d)
 {
     uint64_t new = op->a[REPLACE_NEW], size = op->a[REPLACE_SIZE];
 
     if (!p) {
-        if (sure) {
+        if (d) {
             fail(f, "replace-null", "replace 0x%" PRIx64 " -> 0x%" PRIx64
-                 " size 0x%" PRIx64 ": NULL, expected the pinned dummy "
-                 "replaced", op->a[REPLACE_OLD], new, size);
+                 " size 0x%" PRIx64 ": NULL, expected the dummy at %p "
+                 "replaced", op->a[REPLACE_OLD], new, size, d->base);
         }
         check_all_pins(f);
         return;
@@ -1638,36 +1912,42 @@ static void oracle_replace(Fuzz *f, const Op *op, uint8_t *p, Dummy *d,
     check_all_pins(f);
 }
 
+/*
+ * The answer follows from the dummies the cache held when the replace
+ * looked: with one thread, those before the call; with two, those when
+ * it traced its answer (under the cache's lock, as every eviction is).
+ */
 static void run_replace(Fuzz *f, const Op *op)
 {
     uint64_t old = op->a[REPLACE_OLD], new = op->a[REPLACE_NEW];
-    uint64_t size = op->a[REPLACE_SIZE], want_size = 0;
-    Dummy *d = replace_candidate(&f->m, old, size, &want_size);
-    bool fits = d && replace_new_ok(&f->m, new, size, want_size);
-    bool sure = fits && dummy_pinned(&f->m, d);
-    bool ambiguous = fits && want_size > f->m.limit;
+    uint64_t size = op->a[REPLACE_SIZE], injected;
+    g_autoptr(GArray) looked = solo(f) ? reg_snapshot() : NULL;
     Expect e = { .why = "replace" };
+    const Entry *d;
     uint8_t *p;
 
-    if (!d) {
-        expect_event(&e, EV_REPLACE_NO_DUMMY, !ambiguous, 1);
-    } else if (!fits) {
-        expect_event(&e, EV_REPLACE_NOT_UPDATED, 1, 1);
-    } else {
-        /* An unpinned dummy may have been evicted; over the limit, the doc
-         * and the round's answers differ: either answer then. */
-        sure = sure && !ambiguous;
-        expect_event(&e, EV_REPLACE_DUMMY, sure, 1);
-        expect_event(&e, EV_REPLACE_NO_DUMMY, 0, !sure);
-    }
-    if (op->a[REPLACE_ENOMEM]) {
-        fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
-        expect_event(&e, EV_ENOMEM_RETRY, 0, 1);
-    }
     capture_clear();
+    injected = enomem_arm(op->a[REPLACE_ENOMEM]);
     p = xen_replace_cache_entry(old, new, size);
-    fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 0, 0);
-    oracle_replace(f, op, p, fits ? d : NULL, sure);
+    enomem_done(&e, op->a[REPLACE_ENOMEM], injected);
+    if (!looked) {
+        looked = reg_at_replace();
+    }
+    if (!looked) {
+        fail(f, "replace-no-trace", "replace 0x%" PRIx64 " traced no "
+             "answer", old);
+        return;
+    }
+    d = replace_candidate(&f->m, looked, old, size);
+    if (!d) {
+        expect_event(&e, EV_REPLACE_NO_DUMMY, 1, 1);
+    } else if (!replace_new_ok(&f->m, new, size, d->size)) {
+        expect_event(&e, EV_REPLACE_NOT_UPDATED, 1, 1);
+        d = NULL;
+    } else {
+        expect_event(&e, EV_REPLACE_DUMMY, 1, 1);
+    }
+    oracle_replace(f, op, p, d);
     check_events(f, "replace", &e);
 }
 
@@ -1974,8 +2254,8 @@ static void fuzz_setup(Fuzz *f, uint64_t seed, bool two_threads)
     f->rng = g_rand_new_with_seed(seed ^ seed >> 32);
     f->m.holes = bitmap_new(RAM_PAGES);
     f->m.pins = g_array_new(FALSE, FALSE, sizeof(Pin));
-    f->m.dummies = g_array_new(FALSE, FALSE, sizeof(Dummy));
-    f->m.tainted = g_hash_table_new(NULL, NULL);
+    f->m.taken = g_hash_table_new(NULL, NULL);
+    reg_init();
     f->two_threads = two_threads;
     f->t2.seed = seed;
     fake_xen_init(RAM_BYTES, GRANT_PAGES);
@@ -1987,8 +2267,7 @@ static void fuzz_cleanup(Fuzz *f)
     g_free(f->t2.failure);
     g_free(f->m.holes);
     g_array_free(f->m.pins, TRUE);
-    g_array_free(f->m.dummies, TRUE);
-    g_hash_table_destroy(f->m.tainted);
+    g_hash_table_destroy(f->m.taken);
     g_rand_free(f->rng);
     g_free(f->fail_id);
     if (f->record) {
@@ -2011,6 +2290,7 @@ static void run_op(Fuzz *f, const Op *op)
     if (!f->m.up && op->type->run != run_init) {
         return;
     }
+    reg_op_start();
     op->type->run(f, op);
     f->ops++;
     if (f->m.up) {
