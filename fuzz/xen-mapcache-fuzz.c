@@ -463,7 +463,19 @@ typedef struct Fuzz {
 
 /* Failure ids to count but not stop at (--ignore GLOB,...). */
 static char **ignored;
-static uint64_t nr_ignored;
+static GHashTable *nr_ignored;  /* id -> times, if any was ignored */
+
+/*
+ * Failures that show bugs of the core not fixed yet, each with its case
+ * in fuzz/corpus/: make fuzz's random cases count them and go on, so
+ * that they do not hide what comes after.  Replaying the case fails.
+ */
+static const struct {
+    const char *id;
+    const char *file;
+} known_core_bugs[] = {
+    { "flush-dma-sticky", "fuzz/corpus/flush-mixed-dma.txt" },
+};
 
 static bool is_ignored(const char *id)
 {
@@ -487,7 +499,12 @@ static void G_GNUC_PRINTF(3, 4) fail(Fuzz *f, const char *id,
         return;
     }
     if (is_ignored(id)) {
-        nr_ignored++;
+        if (!nr_ignored) {
+            nr_ignored = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                               g_free, NULL);
+        }
+        g_hash_table_insert(nr_ignored, g_strdup(id), GSIZE_TO_POINTER(
+            GPOINTER_TO_SIZE(g_hash_table_lookup(nr_ignored, id)) + 1));
         return;
     }
     va_start(ap, fmt);
@@ -555,6 +572,16 @@ static unsigned model_pins_of_kind(Model *m, XenMapCacheKind kind)
         n += pin_at(m, i)->kind == kind;
     }
     return n;
+}
+
+/* Pins taken through a RAM pointer pinned now: DMA ones, and others. */
+static void model_taken(Model *m, const uint8_t *ptr, unsigned *dma,
+                        unsigned *other)
+{
+    uint64_t t = (uintptr_t)g_hash_table_lookup(m->taken, ptr);
+
+    *dma = (uint32_t)t;
+    *other = t >> 32;
 }
 
 static void model_add_pin(Model *m, const Pin *pin)
@@ -1694,31 +1721,57 @@ static void run_reverse(Fuzz *f, const Op *op)
 
 /* --- flush --- */
 
+/*
+ * One xen_invalidate_map_cache event per pin taken for DMA that is still
+ * held (two DMA pins through one pointer: two).  Pins through one
+ * pointer are one record, and an unpin drops one of them without saying
+ * which: a pointer pinned now @r times, through @dma DMA pins and @other
+ * others since it was last unpinned for good, holds between
+ * max(0, r - other) and min(dma, r) DMA pins.  The second thread takes
+ * up to THREAD2_PINS pins without DMA, maybe through the same pointers,
+ * and drops them: from 0 to min(dma, r + THREAD2_PINS) then.
+ *
+ * The cache counts every pin of a pointer once pinned for DMA, whatever
+ * the others were taken for (MapCachePin.dma is one bit for the record):
+ * a DMA pin and another through one pointer give two events where the
+ * doc says one.  That answer gets a failure of its own, flush-dma-sticky
+ * (fuzz/corpus/flush-mixed-dma.txt), which make fuzz counts but does not
+ * stop at.
+ */
 static void run_flush(Fuzz *f, const Op *op)
 {
-    Expect e = { .why = "one event per DMA pin" };
-    unsigned dma = 0, dma_ptr_pins = 0;
-    guint i;
+    Expect e = { .why = "one event per DMA pin held" };
+    unsigned lo = 0, hi = 0, sticky = 0, got[EV__MAX];
+    GHashTableIter iter;
+    gpointer ptr;
 
-    for (i = 0; i < f->m.pins->len; i++) {
-        const Pin *pin = pin_at(&f->m, i);
-        guint j;
-        bool any_dma = false;
+    g_hash_table_iter_init(&iter, f->m.taken);
+    while (g_hash_table_iter_next(&iter, &ptr, NULL)) {
+        unsigned r = model_pins_of(&f->m, ptr), dma, other;
 
-        if (pin->kind != XEN_MAPCACHE_RAM) {
-            continue;
-        }
-        dma += pin->dma;
-        for (j = 0; j < f->m.pins->len; j++) {
-            any_dma |= pin_at(&f->m, j)->ptr == pin->ptr &&
-                       pin_at(&f->m, j)->dma;
-        }
-        dma_ptr_pins += any_dma;
+        model_taken(&f->m, ptr, &dma, &other);
+        /* The second thread's pins through this pointer: up to its own. */
+        unsigned r2 = solo(f) ? 0 : THREAD2_PINS;
+
+        lo += r > other && solo(f) ? r - other : 0;
+        hi += MIN(dma, r + r2);
+        sticky += dma ? r + r2 : 0;
     }
-    expect_event(&e, EV_FLUSH_PIN, dma, solo(f) ? dma_ptr_pins : UINT_MAX);
+    expect_event(&e, EV_FLUSH_PIN, 0, UINT_MAX);
     capture_clear();
     xen_invalidate_map_cache();
     check_events(f, "flush", &e);
+    capture_count(got);
+    if (got[EV_FLUSH_PIN] < lo || got[EV_FLUSH_PIN] > hi) {
+        bool known = got[EV_FLUSH_PIN] > hi && got[EV_FLUSH_PIN] <= sticky;
+
+        fail(f, known ? "flush-dma-sticky" :
+             op_id("flush", trace_names[EV_FLUSH_PIN]),
+             "flush: %u trace events %s, expected %u..%u (%s)%s",
+             got[EV_FLUSH_PIN], trace_names[EV_FLUSH_PIN], lo, hi, e.why,
+             known ? "; the cache counts every pin of a pointer once "
+             "pinned for DMA" : "");
+    }
     check_all_pins(f);
 }
 
@@ -2432,7 +2485,13 @@ static int random_run(uint64_t seed, double seconds, bool two_threads,
         cases++;
     } while (!f.failed && g_get_monotonic_time() < end);
     if (nr_ignored) {
-        printf("IGNORED %" PRIu64 " failures\n", nr_ignored);
+        GHashTableIter iter;
+        gpointer id, times;
+
+        g_hash_table_iter_init(&iter, nr_ignored);
+        while (g_hash_table_iter_next(&iter, &id, &times)) {
+            printf("IGNORED %s %zu\n", (char *)id, GPOINTER_TO_SIZE(times));
+        }
     }
     printf("OPS %" PRIu64 " THREAD2 %" PRIu64 " CASES %" PRIu64
            " SECONDS %.2f\n", f.ops, qatomic_read(&f.t2.ops), cases,
@@ -2727,6 +2786,7 @@ typedef struct RandomSummary {
     uint64_t ops, thread2_ops, cases, workers;
     double seconds;
     GHashTable *failures;   /* fail id -> kept file */
+    GHashTable *ignored;    /* fail id -> times counted and gone past */
 } RandomSummary;
 
 static void parse_worker_output(const char *out, RandomSummary *s)
@@ -2734,6 +2794,19 @@ static void parse_worker_output(const char *out, RandomSummary *s)
     const char *p = strstr(out, "OPS ");
     uint64_t ops, t2, cases;
     double seconds;
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+    int i;
+
+    for (i = 0; lines[i]; i++) {
+        char id[128];
+        size_t times;
+
+        if (sscanf(lines[i], "IGNORED %127s %zu", id, &times) == 2) {
+            g_hash_table_insert(s->ignored, g_strdup(id), GSIZE_TO_POINTER(
+                GPOINTER_TO_SIZE(g_hash_table_lookup(s->ignored, id)) +
+                times));
+        }
+    }
 
     if (p && sscanf(p, "OPS %" SCNu64 " THREAD2 %" SCNu64 " CASES %" SCNu64
                     " SECONDS %lf", &ops, &t2, &cases, &seconds) == 4) {
@@ -2778,7 +2851,16 @@ static void random_workers(double seconds, bool two_threads,
     g_autofree char *record = g_strdup_printf("%s/case-%s.txt", outdir,
                                               two_threads ? "2" : "1");
     uint64_t seed = (g_get_real_time() ^ getpid()) & INT64_MAX;
+    GString *ignore = g_string_new(NULL);
+    size_t i;
 
+    for (i = 0; i < ARRAY_SIZE(known_core_bugs); i++) {
+        g_string_append_printf(ignore, "%s%s", i ? "," : "",
+                               known_core_bugs[i].id);
+    }
+    for (i = 0; ignored && ignored[i]; i++) {
+        g_string_append_printf(ignore, ",%s", ignored[i]);
+    }
     do {
         double left = (end - g_get_monotonic_time()) /
                       (double)G_USEC_PER_SEC;
@@ -2787,7 +2869,8 @@ static void random_workers(double seconds, bool two_threads,
         char *argv[] = {
             (char *)"/proc/self/exe", (char *)"--random", (char *)"--seed",
             seed_s, (char *)"--seconds", secs, (char *)"--record", record,
-            (char *)(two_threads ? "--threads=2" : "--threads=1"), NULL,
+            (char *)(two_threads ? "--threads=2" : "--threads=1"),
+            (char *)"--ignore", ignore->str, NULL,
         };
         ChildResult r;
 
@@ -2801,6 +2884,7 @@ static void random_workers(double seconds, bool two_threads,
         seed = (seed * 6364136223846793005ULL + 1442695040888963407ULL) &
                INT64_MAX;
     } while (g_get_monotonic_time() < end);
+    g_string_free(ignore, TRUE);
 }
 
 static int tap_random(int *test, double seconds, bool two_threads,
@@ -2809,8 +2893,13 @@ static int tap_random(int *test, double seconds, bool two_threads,
     RandomSummary s = {
         .failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           g_free),
+        .ignored = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                         NULL),
     };
+    GHashTableIter iter;
+    gpointer id, value;
     guint failures;
+    size_t i;
 
     random_workers(seconds, two_threads, outdir, &s);
     failures = g_hash_table_size(s.failures);
@@ -2820,18 +2909,29 @@ static int tap_random(int *test, double seconds, bool two_threads,
            "in %" PRIu64 " cases, %" PRIu64 " workers, %.0f operations/s\n",
            s.ops, s.thread2_ops, s.cases, s.workers,
            s.seconds > 0 ? s.ops / s.seconds : 0.0);
-    if (failures) {
-        GHashTableIter iter;
-        gpointer id, file;
+    g_hash_table_iter_init(&iter, s.ignored);
+    while (g_hash_table_iter_next(&iter, &id, &value)) {
+        const char *file = NULL;
 
+        for (i = 0; i < ARRAY_SIZE(known_core_bugs); i++) {
+            if (!strcmp(known_core_bugs[i].id, id)) {
+                file = known_core_bugs[i].file;
+            }
+        }
+        printf("# gone past %s %zu times (%s%s)\n", (char *)id,
+               GPOINTER_TO_SIZE(value),
+               file ? "a known core bug: " : "ignored", file ? file : "");
+    }
+    if (failures) {
         printf("# %u distinct failures:\n", failures);
         g_hash_table_iter_init(&iter, s.failures);
-        while (g_hash_table_iter_next(&iter, &id, &file)) {
-            printf("#   %s: %s\n", (char *)id, (char *)file);
+        while (g_hash_table_iter_next(&iter, &id, &value)) {
+            printf("#   %s: %s\n", (char *)id, (char *)value);
         }
     }
     fflush(stdout);
     g_hash_table_destroy(s.failures);
+    g_hash_table_destroy(s.ignored);
     return failures != 0;
 }
 
