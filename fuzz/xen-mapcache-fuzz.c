@@ -399,6 +399,31 @@ static bool reg_dummy(uint64_t index, uint8_t *base, uint64_t min_size,
     return found;
 }
 
+/* Was an entry at @index mapped at @base during this operation? */
+static bool reg_made(uint64_t index, uint8_t *base, bool dummy)
+{
+    const Entry *e;
+
+    qemu_mutex_lock(&capture.lock);
+    e = entries_find(reg.made, index, base, 0);
+    qemu_mutex_unlock(&capture.lock);
+    return e && e->dummy == dummy;
+}
+
+/* Did the entry at @base leave the cache during this operation? */
+static bool reg_left(uint8_t *base)
+{
+    bool found = false;
+    guint i;
+
+    qemu_mutex_lock(&capture.lock);
+    for (i = 0; i < reg.left->len && !found; i++) {
+        found = g_array_index(reg.left, uint8_t *, i) == base;
+    }
+    qemu_mutex_unlock(&capture.lock);
+    return found;
+}
+
 /* A copy of the dummies in the cache now. */
 static GArray *reg_snapshot(void)
 {
@@ -2030,6 +2055,113 @@ static void run_drain(Fuzz *f, const Op *op)
     check_all_pins(f);
 }
 
+/* --- freeable: an entry that the next operation's ENOMEM can free --- */
+
+/* Buckets that share a recent slot are this many apart. */
+#define RECENT_SLOTS 64
+
+enum { FREEABLE_ADDR };
+
+static const OpType *op_type(const char *name);
+
+static void gen_freeable(Fuzz *f, Op *op)
+{
+    op->a[FREEABLE_ADDR] = THREAD2_BASE + rnd(f, RECENT_SLOTS) * BUCKET_SIZE;
+}
+
+/* May a pinned entry or a dummy serve a request at @index? */
+static bool bucket_taken(Model *m, uint64_t index)
+{
+    guint i;
+
+    for (i = 0; i < m->pins->len; i++) {
+        if (pin_at(m, i)->kind == XEN_MAPCACHE_RAM &&
+            pin_at(m, i)->entry_index == index) {
+            return true;
+        }
+    }
+    return reg_dummy(index, NULL, 0, false);
+}
+
+/* Pin one byte at @addr and unpin it, with their oracles; the pointer. */
+static uint8_t *pin_unpin(Fuzz *f, uint64_t addr)
+{
+    Op map = {
+        .type = op_type("map"),
+        .a = { [MAP_ADDR] = addr, [MAP_SIZE] = 1, [MAP_LOCK] = 1 },
+    };
+    Op unmap = { .type = op_type("unmap"), .a = { [PTR_CLASS] = PTR_PINNED } };
+    guint pins = f->m.pins->len;
+    uint8_t *p;
+
+    run_map(f, &map);
+    if (f->m.pins->len == pins) {
+        return NULL;
+    }
+    p = pin_at(&f->m, pins)->ptr;
+    unmap.a[PTR_SELECT] = pins;
+    run_unmap(f, &unmap);
+    return p;
+}
+
+/*
+ * With one thread, make an unpinned entry of guest RAM that is freeable
+ * for sure, in the upper half of guest RAM (no holes there), at a bucket
+ * no pinned entry or dummy is at:
+ *
+ * - flush: only pinned entries stay, so that the next request maps a new
+ *   entry, which no lock-free hit has marked referenced (the ENOMEM retry
+ *   spares such an entry: fuzz/corpus/enomem-spares-referenced.txt);
+ * - pin and unpin it: the entry E, in its recent slot;
+ * - pin and unpin the bucket RECENT_SLOTS further on: its entry takes the
+ *   slot, and E is stamped as it leaves it;
+ * - drain twice: a grace-period callback may have been in flight when E
+ *   was stamped, and then only the next one counts, which that one's run
+ *   queues after the first drain began.
+ *
+ * The model then knows E freeable until the next operation
+ * (gen_enomem()), if nothing took it out meanwhile.
+ */
+static void run_freeable(Fuzz *f, const Op *op)
+{
+    uint64_t first = op->a[FREEABLE_ADDR] >> BUCKET_SHIFT, index = 0;
+    uint8_t *p;
+    int i;
+
+    f->m.freeable = NULL;
+    if (!solo(f)) {
+        return;
+    }
+    for (i = 0; i < RECENT_SLOTS; i++) {
+        index = THREAD2_BASE / BUCKET_SIZE + (first + i) % RECENT_SLOTS;
+        if (!bucket_taken(&f->m, index)) {
+            break;
+        }
+    }
+    if (i == RECENT_SLOTS) {
+        return;
+    }
+    run_flush(f, op);
+    /* What left the cache from now on; the flush freed ranges E may get. */
+    reg_op_start();
+    p = pin_unpin(f, index * BUCKET_SIZE);
+    if (!p || f->failed) {
+        return;
+    }
+    if (!reg_made(index, p, false)) {
+        fail(f, "freeable-kept", "after a flush, a request at bucket 0x%"
+             PRIx64 ", where nothing is pinned, found an entry", index);
+        return;
+    }
+    pin_unpin(f, (index + RECENT_SLOTS) * BUCKET_SIZE);
+    run_drain(f, op);
+    run_drain(f, op);
+    if (!f->failed && !reg_left(p)) {
+        f->m.freeable = p;
+        f->m.freeable_index = index;
+    }
+}
+
 /* --- fatal: what must end the process, run in a child --- */
 
 typedef enum FatalKind {
@@ -2039,27 +2171,60 @@ typedef enum FatalKind {
     FATAL_FOREIGN_EINVAL,
     FATAL_FOREIGN_ENOMEM_TWICE,
     FATAL_GRANT_EFAULT,
+    FATAL_FOREIGN_ENOMEM_NOTHING,
     FATAL__MAX,
 } FatalKind;
-
-static const struct {
-    const char *name;
-    bool aborts;            /* else exit(EXIT_FAILURE) */
-    int err;                /* errno named in the message, or 0 */
-    const char *pattern;    /* in stderr */
-} fatal_kinds[FATAL__MAX] = {
-    [FATAL_GRANT_LOCK0] = { "grant-lock0", true, 0, "grant" },
-    [FATAL_GRANT_UNGRANTED] = { "grant-ungranted", false, EINVAL, NULL },
-    [FATAL_FOREIGN_EFAULT] = { "foreign-efault", false, EFAULT, NULL },
-    [FATAL_FOREIGN_EINVAL] = { "foreign-einval", false, EINVAL, NULL },
-    [FATAL_FOREIGN_ENOMEM_TWICE] = { "foreign-enomem-twice", false, ENOMEM,
-                                     NULL },
-    [FATAL_GRANT_EFAULT] = { "grant-efault", false, EFAULT, NULL },
-};
 
 /* The address each fatal kind asks for. */
 #define FATAL_RAM_ADDR ((uint64_t)0x5300000)
 #define FATAL_GRANT_REF 2
+#define FATAL_GRANT_ADDR (GRANT_RAM_OFFSET + FATAL_GRANT_REF * PAGE_SIZE_4K)
+#define FATAL_UNGRANTED_ADDR (GRANT_RAM_OFFSET + 1000 * PAGE_SIZE_4K)
+
+/*
+ * Operations that leave an entry freeable (see run_freeable()), as the
+ * cases of a file: a lock0 entry at bucket 0x90, displaced from its recent
+ * slot by bucket 0xd0, and two grace periods.
+ */
+#define FREEABLE_OPS \
+    "map region=0 addr=0x9000000 size=0x1000 lock=0", \
+    "map region=0 addr=0xd000000 size=0x1000 lock=0", \
+    "drain", \
+    "drain"
+
+/*
+ * Every exit names the guest address, the size, strerror(errno) and the
+ * live, pinned and pending bytes (the doc's table); the abort names the
+ * address too.  The ENOMEM kinds also show how many entries the retry
+ * freed (its trace event, which a child copies to stderr).
+ */
+static const struct {
+    const char *name;
+    bool aborts;            /* else exit(EXIT_FAILURE) */
+    int err;                /* errno named in the message, or 0 */
+    uint64_t addr;          /* named in the message */
+    bool freeable;          /* FREEABLE_OPS first */
+    const char *pattern;    /* also in stderr, or NULL */
+} fatal_kinds[FATAL__MAX] = {
+    [FATAL_GRANT_LOCK0] = { "grant-lock0", true, 0, FATAL_GRANT_ADDR, false,
+                            "grant" },
+    [FATAL_GRANT_UNGRANTED] = { "grant-ungranted", false, EINVAL,
+                                FATAL_UNGRANTED_ADDR },
+    [FATAL_FOREIGN_EFAULT] = { "foreign-efault", false, EFAULT,
+                               FATAL_RAM_ADDR },
+    [FATAL_FOREIGN_EINVAL] = { "foreign-einval", false, EINVAL,
+                               FATAL_RAM_ADDR },
+    [FATAL_FOREIGN_ENOMEM_TWICE] = { "foreign-enomem-twice", false, ENOMEM,
+                                     FATAL_RAM_ADDR, true,
+                                     ": out of address space, 1 entries "
+                                     "freed" },
+    [FATAL_GRANT_EFAULT] = { "grant-efault", false, EFAULT,
+                             FATAL_GRANT_ADDR },
+    [FATAL_FOREIGN_ENOMEM_NOTHING] = { "foreign-enomem-nothing-freeable",
+                                       false, ENOMEM, FATAL_RAM_ADDR, false,
+                                       ": out of address space, 0 entries "
+                                       "freed" },
+};
 
 static void gen_fatal(Fuzz *f, Op *op)
 {
@@ -2069,24 +2234,22 @@ static void gen_fatal(Fuzz *f, Op *op)
 /* In the child: make the call that must not return. */
 static void run_fatal_here(Fuzz *f, FatalKind kind)
 {
-    uint64_t grant = GRANT_RAM_OFFSET + FATAL_GRANT_REF * PAGE_SIZE_4K;
-
     switch (kind) {
     case FATAL_GRANT_LOCK0:
-        xen_map_cache(&xen_mapcache_test_grants_mr, grant, 1,
+        xen_map_cache(&xen_mapcache_test_grants_mr, FATAL_GRANT_ADDR, 1,
                       GRANT_RAM_OFFSET, 0, false, false);
         break;
     case FATAL_GRANT_UNGRANTED:
-        xen_map_cache(&xen_mapcache_test_grants_mr,
-                      GRANT_RAM_OFFSET + 1000 * PAGE_SIZE_4K, 1,
+        xen_map_cache(&xen_mapcache_test_grants_mr, FATAL_UNGRANTED_ADDR, 1,
                       GRANT_RAM_OFFSET, 1, true, true);
         break;
     case FATAL_GRANT_EFAULT:
         fake_xen_fail_next(FAKE_XEN_GRANT_MAP, 1, EFAULT);
-        xen_map_cache(&xen_mapcache_test_grants_mr, grant, 1,
+        xen_map_cache(&xen_mapcache_test_grants_mr, FATAL_GRANT_ADDR, 1,
                       GRANT_RAM_OFFSET, 1, true, true);
         break;
     default:
+        /* With ENOMEM: the retry frees what it can, then fails again. */
         fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP,
                            kind == FATAL_FOREIGN_ENOMEM_TWICE ? 2 : 1,
                            fatal_kinds[kind].err);
@@ -2116,35 +2279,61 @@ static char *write_ops_file(const char *const *lines, size_t n);
 static void child_replay(const char *file, const char *regression,
                          ChildResult *r);
 
+/* What stderr lacks of what a fatal kind's message must say, or NULL. */
+static char *fatal_missing(FatalKind kind, const char *err)
+{
+    g_autofree char *addr = g_strdup_printf("0x%" PRIx64,
+                                            fatal_kinds[kind].addr);
+    const char *want[] = {
+        addr, fatal_kinds[kind].pattern,
+        fatal_kinds[kind].err ? strerror(fatal_kinds[kind].err) : NULL,
+        fatal_kinds[kind].aborts ? NULL : "live",
+        fatal_kinds[kind].aborts ? NULL : "pinned",
+        fatal_kinds[kind].aborts ? NULL : "pending",
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(want); i++) {
+        if (want[i] && !strstr(err, want[i])) {
+            return g_strdup(want[i]);
+        }
+    }
+    return NULL;
+}
+
 static void run_fatal(Fuzz *f, const Op *op)
 {
+    static const char *const freeable_ops[] = { FREEABLE_OPS };
     FatalKind kind = op->a[0] % FATAL__MAX;
-    g_autofree char *line = NULL, *file = NULL, *want = NULL;
-    const char *lines[2] = {
-        "init limit=0x10000000 badlimit=0xffffffffffffffff holes=0",
-    };
+    g_autofree char *line = NULL, *file = NULL, *missing = NULL;
+    g_autoptr(GPtrArray) lines = g_ptr_array_new();
     ChildResult r;
+    size_t i;
 
     if (f->child) {
         run_fatal_here(f, kind);
         return;
     }
+    g_ptr_array_add(lines, (char *)"init limit=0x10000000 "
+                    "badlimit=0xffffffffffffffff holes=0");
+    for (i = 0; fatal_kinds[kind].freeable && i < ARRAY_SIZE(freeable_ops);
+         i++) {
+        g_ptr_array_add(lines, (char *)freeable_ops[i]);
+    }
     line = g_strdup_printf("fatal kind=%d", kind);
-    lines[1] = line;
-    file = write_ops_file(lines, 2);
+    g_ptr_array_add(lines, line);
+    file = write_ops_file((const char *const *)lines->pdata, lines->len);
     child_replay(file, NULL, &r);
     unlink(file);
-    want = fatal_kinds[kind].err ? g_strdup(strerror(fatal_kinds[kind].err))
-                                 : g_strdup(fatal_kinds[kind].pattern);
     if (fatal_kinds[kind].aborts ?
         !(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT) :
         !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == EXIT_FAILURE)) {
         fail(f, "fatal-status", "%s: child ended with status 0x%x, expected "
              "%s; its stderr:\n%s", fatal_kinds[kind].name, r.status,
              fatal_kinds[kind].aborts ? "abort()" : "exit(1)", r.err);
-    } else if (!strstr(r.err, want)) {
+    } else if ((missing = fatal_missing(kind, r.err))) {
         fail(f, "fatal-message", "%s: stderr does not say \"%s\":\n%s",
-             fatal_kinds[kind].name, want, r.err);
+             fatal_kinds[kind].name, missing, r.err);
     }
     child_result_free(&r);
 }
@@ -2168,6 +2357,8 @@ static const OpType op_types[] = {
     { "runstate", { "inmigrate" }, gen_runstate, run_runstate, 8 },
     { "check", { NULL }, NULL, run_check, 8 },
     { "drain", { NULL }, NULL, run_drain, 1 },
+    /* with one thread; then a map or a replace, with ENOMEM if it may */
+    { "freeable", { "addr" }, gen_freeable, run_freeable, 3 },
     /* 1 in 3000 operations, whatever its weight (0: never) */
     { "fatal", { "kind" }, gen_fatal, run_fatal, 1 },
 };
@@ -2345,6 +2536,9 @@ static void run_op(Fuzz *f, const Op *op)
     }
     reg_op_start();
     op->type->run(f, op);
+    if (op->type->run != run_freeable) {
+        f->m.freeable = NULL;   /* for the next operation only */
+    }
     f->ops++;
     if (f->m.up) {
         check_fake(f);
@@ -2454,7 +2648,11 @@ static void random_case(Fuzz *f)
         rewind(f->record);
     }
     for (i = 0; i < n && !f->failed; i++) {
-        Op op = { .type = pick_op_type(f) };
+        /* After "freeable": the operations that may inject ENOMEM. */
+        Op op = {
+            .type = f->m.freeable ? op_type(chance(f, 70) ? "map" : "replace")
+                                  : pick_op_type(f),
+        };
 
         if (op.type->gen) {
             op.type->gen(f, &op);
@@ -2559,13 +2757,28 @@ static const char *const reg_replace_null_after_remap[] = {
     NULL,
 };
 
+/*
+ * ENOMEM is retried once something is freed: FREEABLE_OPS leave an entry
+ * freeable (out of its recent slot, a grace period since).  Then the
+ * "freeable" operation, which random cases use, before a map.
+ */
 static const char *const reg_replace_enomem[] = {
     INIT_256M,
-    "map region=0 addr=0x9000000 size=0x1000 lock=0",
-    "map region=0 addr=0xa000000 size=0x1000 lock=0",
     "runstate inmigrate=1",
     "map region=0 addr=" DUMMY_ADDR " size=0x1000 lock=1 dma=1",
+    FREEABLE_OPS,
     "replace old=" DUMMY_ADDR " new=0x8000000 size=0x1000 enomem=1",
+    "check",
+    NULL,
+};
+
+static const char *const reg_map_enomem[] = {
+    INIT_256M,
+    FREEABLE_OPS,
+    "map region=0 addr=0xa000000 size=0x1000 lock=1 dma=1 enomem=1",
+    "check",
+    "freeable addr=0x9000000",
+    "map region=0 addr=0xa100000 size=0x200000 lock=0 enomem=1",
     "check",
     NULL,
 };
@@ -2616,8 +2829,10 @@ static const Regression regressions[] = {
       reg_replace_larger_dummy },
     { "replace-null-after-remap", "issue 13 #3b: replace returns NULL after "
       "remapping", reg_replace_null_after_remap },
-    { "replace-enomem", "issue 13 #3c: ENOMEM during replace exits",
-      reg_replace_enomem },
+    { "replace-enomem", "issue 13 #3c: ENOMEM during replace exits; the "
+      "retry frees what is freeable", reg_replace_enomem },
+    { "map-enomem", "round: ENOMEM frees what is freeable and retries",
+      reg_map_enomem },
     { "flush-trace-per-pin", "issue 13 #4a: one flush trace per pin",
       reg_flush_trace_per_pin },
     { "pin-at-2^64-1", "issue 13 #4b: a pin at 2^64-1 is RAM_ADDR_INVALID",
