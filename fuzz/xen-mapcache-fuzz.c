@@ -2810,6 +2810,18 @@ static const char *const reg_oversize_served[] = {
     NULL,
 };
 
+/* The dummy's size decides, not the limit it exceeds (1 MiB here). */
+static const char *const reg_replace_dummy_over_limit[] = {
+    "init limit=0x100000 badlimit=0xffffffffffffffff holes=1",
+    "runstate inmigrate=1",
+    "map region=0 addr=" DUMMY_ADDR " size=0x200000 lock=1 dma=1",
+    "replace old=" DUMMY_ADDR " new=0x8000000 size=0x100000",
+    "replace old=" DUMMY_ADDR " new=0x8000000 size=0x200000",
+    "check",
+    "reverse ptr=0 select=0",
+    NULL,
+};
+
 static const char *const reg_reverse_after_replace[] = {
     INIT_256M,
     "runstate inmigrate=1",
@@ -2841,6 +2853,9 @@ static const Regression regressions[] = {
       reg_oversize_served },
     { "reverse-after-replace", "round: reverse lookup answers the address "
       "mapped, after replace", reg_reverse_after_replace },
+    { "replace-dummy-over-limit", "round: a dummy larger than the limit is "
+      "replaced like any, if of exactly the size",
+      reg_replace_dummy_over_limit },
 };
 
 static const Regression *regression_find(const char *name)
