@@ -690,6 +690,7 @@ static unsigned __int128 span_bytes(uint64_t addr, uint64_t len,
  */
 typedef struct Expect {
     bool may_null, may_real, may_dummy;
+    bool nothing_mapped;    /* refused before any mapping is made */
     bool over_limit;
     unsigned ev_min[EV__MAX], ev_max[EV__MAX];
     unsigned one_of;
@@ -806,6 +807,16 @@ static size_t wrong_grant_bytes(const uint8_t *p, uint64_t ref,
     return fake_xen_check_grant(p - in_page, ref, n);
 }
 
+/*
+ * The byte the driver writes at a pinned pointer into a dummy: a refused
+ * replace must leave the dummy's bytes as they were.  A function of the
+ * address, so that pins through one pointer agree.
+ */
+static uint8_t dummy_mark(const uint8_t *p)
+{
+    return ((uintptr_t)p * 0x9e3779b1u) >> 24;
+}
+
 /* A pinned pointer still shows what it showed: bytes, liveness. */
 static void check_pin(Fuzz *f, const Pin *pin)
 {
@@ -821,7 +832,10 @@ static void check_pin(Fuzz *f, const Pin *pin)
                  pin->ram_addr);
             return;
         }
-        touch(pin->ptr);
+        if (*pin->ptr != dummy_mark(pin->ptr)) {
+            fail(f, "dummy-bytes-changed", "pin %p for 0x%" PRIx64 " is in "
+                 "a dummy whose bytes changed", pin->ptr, pin->ram_addr);
+        }
         touch(pin->ptr + pin->len - 1);
         return;
     }
@@ -1336,7 +1350,7 @@ static Expect expect_ram(Fuzz *f, uint64_t addr, uint64_t size)
 
     if (!request_len(addr, size, &len) ||
         span_bytes(addr, len, BUCKET_SIZE) > CACHE_CAP) {
-        e.may_null = true;
+        e.may_null = e.nothing_mapped = true;
         e.why = "too large";
         expect_event(&e, EV_TOO_LARGE, 1, 1);
         return e;
@@ -1397,10 +1411,19 @@ static uint8_t *check_ram_answer(Fuzz *f, const Expect *e, uint64_t addr,
 
 static void check_map_counters(Fuzz *f, const char *op, const Expect *e,
                                bool pin, XenMapCacheStats *before,
-                               XenMapCacheStats *after, uint8_t *p)
+                               XenMapCacheStats *after,
+                               const FakeXenStats *fake_before, uint8_t *p)
 {
     uint64_t oversize = after->oversize - before->oversize;
     uint64_t nulls = after->null_returns - before->null_returns;
+    FakeXenStats fake_after = fake_stats();
+
+    if (e->nothing_mapped && solo(f) &&
+        (fake_after.map_calls != fake_before->map_calls ||
+         fake_after.grant_map_calls != fake_before->grant_map_calls)) {
+        fail(f, op_id(op, "mapped"), "%s: refused (%s), yet the hypervisor "
+             "was asked for a mapping", op, e->why);
+    }
 
     if (nulls != !p) {
         fail(f, op_id(op, "null-returns"), "%s: null_returns "
@@ -1473,6 +1496,7 @@ static void run_map(Fuzz *f, const Op *op)
     uint8_t lock = op->a[MAP_LOCK];
     Expect e = expect_ram(f, addr, size);
     XenMapCacheStats before = all_stats(), after;
+    FakeXenStats fake_before = fake_stats();
     uint8_t *p, *dummy_base = NULL;
 
     request_len(addr, size, &len);
@@ -1484,11 +1508,14 @@ static void run_map(Fuzz *f, const Op *op)
     enomem_done(&e, op->a[MAP_ENOMEM], injected);
     after = all_stats();
     oracle_map_answer(f, "map", &e, addr, size, p);
-    check_map_counters(f, "map", &e, lock, &before, &after, p);
+    check_map_counters(f, "map", &e, lock, &before, &after, &fake_before, p);
     if (!p || (!e.may_real && !e.may_dummy)) {
         return;
     }
     dummy_base = check_ram_answer(f, &e, addr, len, p);
+    if (lock && dummy_base) {
+        *p = dummy_mark(p);
+    }
     if (lock) {
         Pin pin = {
             .ptr = p, .ram_addr = addr, .gaddr = addr, .len = len,
@@ -1563,7 +1590,10 @@ static Expect expect_grant(Model *m, uint64_t addr, uint64_t size,
         (addr - GRANT_RAM_OFFSET) / PAGE_SIZE_4K > UINT32_MAX ||
         (!too_large &&
          (addr - GRANT_RAM_OFFSET + len - 1) / PAGE_SIZE_4K > UINT32_MAX)) {
-        e = (Expect) { .may_null = true, .why = "bad grant reference" };
+        e = (Expect) {
+            .may_null = true, .nothing_mapped = true,
+            .why = "bad grant reference",
+        };
         if (too_large) {
             expect_one_of(&e, EV_TOO_LARGE, EV_BAD_GRANT_REF);
         } else {
@@ -1572,7 +1602,9 @@ static Expect expect_grant(Model *m, uint64_t addr, uint64_t size,
         return e;
     }
     if (too_large) {
-        e = (Expect) { .may_null = true, .why = "too large" };
+        e = (Expect) {
+            .may_null = true, .nothing_mapped = true, .why = "too large",
+        };
         expect_event(&e, EV_TOO_LARGE, 1, 1);
         return e;
     }
@@ -1601,6 +1633,7 @@ static void run_grant(Fuzz *f, const Op *op)
     bool fatal;
     Expect e = expect_grant(&f->m, addr, size, &fatal);
     XenMapCacheStats before = all_stats(), after;
+    FakeXenStats fake_before = fake_stats();
     uint8_t *p;
 
     request_len(addr, size, &len);
@@ -1624,7 +1657,8 @@ static void run_grant(Fuzz *f, const Op *op)
         }
     }
     oracle_map_answer(f, "grant", &e, addr, size, p);
-    check_map_counters(f, "grant", &e, true, &before, &after, p);
+    check_map_counters(f, "grant", &e, true, &before, &after, &fake_before,
+                       p);
     if (p && e.may_real) {
         model_grant_pin(f, op, p, len);
     }
