@@ -10,7 +10,11 @@
  * where it is silent), the bytes behind every pointer against the fake's
  * guest RAM and grants, the trace events the mapcache emits and its
  * counters.  A small model (the pins, the dummies, the holes, the
- * runstate) says what each answer must be.
+ * runstate) says what each answer must be; the dummies the cache holds
+ * are followed through its trace events, as which unpinned one it drops
+ * and when is its own choice.  ENOMEM is injected only where an entry is
+ * known to be freeable (after a "freeable" operation), as the cache exits
+ * otherwise, rightly.
  *
  * An operation is one line of text, "name key=value ...": a random case
  * is recorded as such lines before each runs, so that a failing case can
@@ -22,7 +26,8 @@
  * Each finding of issue 13 is a named regression case (--regressions).
  * With --tap the program runs the regressions, then random cases with one
  * and with two threads for $XEN_MAPCACHE_FUZZ_SECONDS (default 60), each
- * case in a child process, and speaks TAP.  See fuzz/README.md.
+ * case in a child process, and speaks TAP.  Cases that show bugs of the
+ * core not fixed yet are in fuzz/corpus/.  See fuzz/README.md.
  */
 
 #include "qemu/osdep.h"
