@@ -131,6 +131,7 @@ static struct {
     GString *buf;
     GString *line;          /* the start of a line not complete yet */
     bool echo;
+    bool echo_retry;        /* ECHOED_TRACE too: a fatal kind runs */
     int real_fd;
 } capture;
 
@@ -154,7 +155,8 @@ static ssize_t capture_write(void *cookie, const char *data, size_t len)
     /* Copy messages, not the (many) trace events, to the real stderr. */
     if (capture.echo &&
         (strncmp(data, "xen_", MIN(len, (size_t)4)) ||
-         !strncmp(data, ECHOED_TRACE, MIN(len, strlen(ECHOED_TRACE)))) &&
+         (capture.echo_retry &&
+          !strncmp(data, ECHOED_TRACE, MIN(len, strlen(ECHOED_TRACE))))) &&
         write(capture.real_fd, data, len) < 0) {
         /* Nothing better to do: the parent will miss a line. */
     }
@@ -2314,6 +2316,7 @@ static void gen_fatal(Fuzz *f, Op *op)
 /* In the child: make the call that must not return. */
 static void run_fatal_here(Fuzz *f, FatalKind kind)
 {
+    capture.echo_retry = true;
     switch (kind) {
     case FATAL_GRANT_LOCK0:
         xen_map_cache(&xen_mapcache_test_grants_mr, FATAL_GRANT_ADDR, 1,
