@@ -33,6 +33,7 @@
 #include "qemu/osdep.h"
 #include "qemu/atomic.h"
 #include "qemu/bitmap.h"
+#include "qemu/lockable.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
 #include "qemu/units.h"
@@ -479,6 +480,8 @@ typedef struct Thread2 {
     bool running;
     uint64_t ops;
     char *failure;          /* set once, by cmpxchg */
+    unsigned replaces;      /* odd while the main thread replaces */
+    QemuMutex replace_lock; /* held by a replace, and to read a dummy */
 } Thread2;
 
 typedef struct Fuzz {
@@ -962,14 +965,24 @@ static void check_stats_consistent(Fuzz *f)
  * thread made one for a request that ran past the end of guest RAM.
  */
 
-/* Bytes wrong at @p, unless @p is a dummy (which only needs to be read). */
-static size_t thread2_wrong_bytes(const uint8_t *p, uint64_t addr,
-                                  uint64_t len)
+/*
+ * Bytes wrong at @p, unless @p is a dummy (which only needs to be read).
+ * A replace maps over a dummy in place, and its range is inaccessible
+ * until the new frames are there (as with privcmd), so a dummy is read
+ * under Thread2.replace_lock, which the main thread holds while it
+ * replaces; the fake records a foreign range as live once it is mapped.
+ */
+static size_t thread2_wrong_bytes(Thread2 *t, const uint8_t *p,
+                                  uint64_t addr, uint64_t len)
 {
     if (!fake_xen_is_live(p, 1)) {
-        touch(p);
-        touch(p + len - 1);
-        return 0;
+        WITH_QEMU_LOCK_GUARD(&t->replace_lock) {
+            if (!fake_xen_is_live(p, 1)) {
+                touch(p);
+                touch(p + len - 1);
+                return 0;
+            }
+        }
     }
     return wrong_ram_bytes(p, addr, len);
 }
@@ -993,9 +1006,34 @@ static uint64_t thread2_addr(GRand *r, uint64_t *size)
     return addr;
 }
 
+/*
+ * A dummy is replaced in place, under whoever holds a pointer into it:
+ * that is the contract of xen_replace_cache_entry().  Bytes that were a
+ * dummy's when thread 2 got them may show new frames by the time it
+ * checks them, so it believes wrong bytes only if no replace ran
+ * meanwhile (Thread2.replaces, a sequence count), and it declares only
+ * foreign ranges to the fake's reader registry, which counts a MAP_FIXED
+ * mapping over a declared range as a violation.
+ */
+static unsigned thread2_replaces(Thread2 *t)
+{
+    unsigned replaces;
+
+    smp_mb();
+    replaces = qatomic_read(&t->replaces);
+    smp_mb();
+    return replaces;
+}
+
+static bool thread2_replaced_since(Thread2 *t, unsigned replaces)
+{
+    return (replaces & 1) || thread2_replaces(t) != replaces;
+}
+
 static void thread2_read(Thread2 *t, GRand *r)
 {
     uint64_t size, addr = thread2_addr(r, &size), len = MAX(size, 1);
+    unsigned replaces = thread2_replaces(t);
     uint8_t *p;
     int token;
 
@@ -1006,17 +1044,21 @@ static void thread2_read(Thread2 *t, GRand *r)
             thread2_fail(t, "thread 2: lock0 read got NULL");
             return;
         }
-        token = fake_xen_reader_enter(p, len);
-        if (thread2_wrong_bytes(p, addr, len)) {
+        token = fake_xen_is_live(p, 1) ? fake_xen_reader_enter(p, len) : -1;
+        if (thread2_wrong_bytes(t, p, addr, len) &&
+            !thread2_replaced_since(t, replaces)) {
             thread2_fail(t, "thread 2: lock0 read shows the wrong bytes");
         }
-        fake_xen_reader_exit(token);
+        if (token >= 0) {
+            fake_xen_reader_exit(token);
+        }
     }
 }
 
 static void thread2_pin(Thread2 *t, GRand *r, GArray *pins)
 {
     uint64_t size, addr = thread2_addr(r, &size);
+    unsigned replaces = thread2_replaces(t);
     uint8_t *p = xen_map_cache(&xen_mapcache_test_ram_mr, addr, size, 0,
                                1, false, g_rand_boolean(r));
 
@@ -1024,7 +1066,8 @@ static void thread2_pin(Thread2 *t, GRand *r, GArray *pins)
         thread2_fail(t, "thread 2: lock1 map got NULL");
         return;
     }
-    if (thread2_wrong_bytes(p, addr, MAX(size, 1))) {
+    if (thread2_wrong_bytes(t, p, addr, MAX(size, 1)) &&
+        !thread2_replaced_since(t, replaces)) {
         thread2_fail(t, "thread 2: pinned pointer shows the wrong bytes");
     }
     if (xen_ram_addr_from_mapcache(p) != addr) {
@@ -2117,7 +2160,13 @@ static void run_replace(Fuzz *f, const Op *op)
 
     capture_clear();
     injected = enomem_arm(op->a[REPLACE_ENOMEM]);
+    qemu_mutex_lock(&f->t2.replace_lock);
+    qatomic_inc(&f->t2.replaces);
+    smp_mb();
     p = xen_replace_cache_entry(old, new, size);
+    smp_mb();
+    qatomic_inc(&f->t2.replaces);
+    qemu_mutex_unlock(&f->t2.replace_lock);
     enomem_done(&e, op->a[REPLACE_ENOMEM], injected);
     if (!looked) {
         looked = reg_at_replace();
@@ -2614,6 +2663,7 @@ static void fuzz_setup(Fuzz *f, uint64_t seed, bool two_threads)
     reg_init();
     f->two_threads = two_threads;
     f->t2.seed = seed;
+    qemu_mutex_init(&f->t2.replace_lock);
     fake_xen_init(RAM_BYTES, GRANT_PAGES);
 }
 
