@@ -904,12 +904,17 @@ static void mapcache_map_grants(MapCache *mc, MapCacheEntry *entry,
     }
 }
 
-/* Anonymous memory standing in for frames not known yet (migration). */
+/*
+ * Anonymous memory standing in for frames not known yet (migration).  It
+ * may be as large as the largest mapping, which the host need not have:
+ * MAP_NORESERVE.
+ */
 static void mapcache_map_dummy(MapCache *mc, MapCacheEntry *entry,
                                const MapCacheRequest *req)
 {
     entry->vaddr_base = mmap(NULL, entry->size, PROT_READ | PROT_WRITE,
-                             MAP_ANONYMOUS | MAP_SHARED, -1, 0);
+                             MAP_ANONYMOUS | MAP_SHARED | MAP_NORESERVE,
+                             -1, 0);
     if (entry->vaddr_base == MAP_FAILED) {
         mapcache_fatal(mc, "mapping a dummy range", req->phys_addr,
                        entry->size, errno);
