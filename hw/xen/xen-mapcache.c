@@ -1569,32 +1569,30 @@ void xen_invalidate_map_cache(void)
 }
 
 /*
- * Which pages of @size bytes of frames from bucket @index are valid, in
- * @err, learnt from a mapping made and unmapped for that alone: replacing
- * must change nothing when it fails.
+ * Map the frames that @req's bucket index would give @dummy into a range
+ * of their own, to learn (into @err) which are valid, and unmap them:
+ * replacing must change nothing when it fails.  True if every page @req
+ * touches is valid.
  */
-static void mapcache_probe_frames_locked(MapCache *mc, hwaddr index,
-                                         size_t size, int *err)
+static bool mapcache_probe_frames_locked(MapCache *mc, MapCacheEntry *dummy,
+                                         const MapCacheRequest *req,
+                                         int *err)
 {
-    void *probe = mapcache_map_foreign_locked(mc, index, size, NULL, err);
+    MapCacheEntry probe = { .size = dummy->size };
+    bool valid;
 
-    if (xenforeignmemory_unmap(xen_fmem, probe, mapcache_pages(size))) {
+    probe.vaddr_base = mapcache_map_foreign_locked(mc, req->index,
+                                                   probe.size, NULL, err);
+    if (xenforeignmemory_unmap(xen_fmem, probe.vaddr_base,
+                               mapcache_pages(probe.size))) {
         mapcache_fatal(mc, "unmapping the probe of new frames",
-                       mapcache_bucket_addr(mc, index), size, errno);
+                       mapcache_bucket_addr(mc, req->index), probe.size,
+                       errno);
     }
-}
-
-static bool mapcache_err_valid(const int *err, unsigned long first,
-                               unsigned long nr)
-{
-    unsigned long i;
-
-    for (i = first; i < first + nr; i++) {
-        if (err[i]) {
-            return false;
-        }
-    }
-    return true;
+    mapcache_set_valid_pages(&probe, err);
+    valid = mapcache_pages_valid(&probe, req->first_page, req->nr_pages);
+    g_free(probe.valid_mapping);
+    return valid;
 }
 
 static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
@@ -1620,8 +1618,7 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
     }
     /* Out of address space, the mappings below free what they may: not it. */
     mapcache_add_pin_locked(mc, entry);
-    mapcache_probe_frames_locked(mc, new_req.index, entry->size, err);
-    if (!mapcache_err_valid(err, new_req.first_page, new_req.nr_pages)) {
+    if (!mapcache_probe_frames_locked(mc, entry, &new_req, err)) {
         mapcache_drop_pins_locked(mc, entry, 1);
         trace_xen_replace_cache_entry_could_not_update_entry(old_phys_addr);
         return NULL;

@@ -143,6 +143,22 @@ static uint8_t *map1(hwaddr addr, hwaddr size)
                          1, true, true);
 }
 
+/*
+ * Incoming migration: pin @size bytes of a RAM block at @addr, whose
+ * frames are holes for now, as qemu_ram_ptr_length() pins VRAM: a dummy.
+ */
+static uint8_t *map_dummy_pinned(hwaddr addr, hwaddr size)
+{
+    uint8_t *p;
+
+    fake_xen_set_hole(addr / FRAME_SIZE, size / FRAME_SIZE, true);
+    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
+    p = xen_map_cache(&xen_mapcache_test_other_mr, addr, size, addr,
+                      1, false, true);
+    g_assert_nonnull(p);
+    return p;
+}
+
 static hwaddr grant_addr(uint64_t ref)
 {
     return GRANTS_RAM_OFFSET + ref * FRAME_SIZE;
@@ -369,12 +385,7 @@ static void test_inmigrate_dummy_replaced(void)
     uint8_t *p, *q;
 
     setup();
-    fake_xen_set_hole(old / FRAME_SIZE, size / FRAME_SIZE, true);
-    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
-
-    p = xen_map_cache(&xen_mapcache_test_other_mr, old, size, old,
-                      1, false, true);
-    g_assert_nonnull(p);
+    p = map_dummy_pinned(old, size);
     /* Anonymous memory, not a foreign mapping, and not announced. */
     g_assert_false(fake_xen_is_live(p, size));
     check_notified_bytes_match_live();
@@ -428,12 +439,8 @@ static void test_inmigrate_replace_hole(void)
     uint8_t *p;
 
     setup();
-    fake_xen_set_hole(old / FRAME_SIZE, size / FRAME_SIZE, true);
     fake_xen_set_hole(hole / FRAME_SIZE, 1, true);
-    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
-    p = xen_map_cache(&xen_mapcache_test_other_mr, old, size, old,
-                      1, false, true);
-    g_assert_nonnull(p);
+    p = map_dummy_pinned(old, size);
     memset(p, 0x5a, size);
 
     g_assert_null(xen_replace_cache_entry(old, new, 0));
@@ -468,11 +475,7 @@ static void test_inmigrate_replace_size_relation(void)
     uint8_t *p;
 
     setup();
-    fake_xen_set_hole(old / FRAME_SIZE, size / FRAME_SIZE, true);
-    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
-    p = xen_map_cache(&xen_mapcache_test_other_mr, old, size, old,
-                      1, false, true);
-    g_assert_nonnull(p);
+    p = map_dummy_pinned(old, size);
 
     before = fake_stats();
     /* Smaller than the dummy: not the dummy of this request. */
@@ -507,11 +510,7 @@ static void test_inmigrate_replace_enomem(void)
     map0(bucket(10 + 64), 0);   /* displaces cold from its recent slot */
     pass_grace_periods();
 
-    fake_xen_set_hole(old / FRAME_SIZE, size / FRAME_SIZE, true);
-    xen_mapcache_test_set_runstate(RUN_STATE_INMIGRATE);
-    p = xen_map_cache(&xen_mapcache_test_other_mr, old, size, old,
-                      1, false, true);
-    g_assert_nonnull(p);
+    p = map_dummy_pinned(old, size);
     before = ram_stats();
     fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
     g_assert_true(xen_replace_cache_entry(old, new, size) == p);
