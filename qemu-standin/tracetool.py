@@ -17,6 +17,11 @@
 # events matching the comma-separated glob patterns of the environment
 # variable XEN_MAPCACHE_TRACE ('*' for all).
 #
+# A program may also set qemu_standin_trace_hook (stand-in only, not in
+# QEMU): every event, enabled or not, is then passed to it as its name and
+# its arguments in structured form (QemuStandinTraceArg: integers, bools,
+# pointers and strings), so that a test reads events without parsing text.
+#
 # Usage:
 #   tracetool.py TRACE_EVENTS TRACE_H TRACE_C
 #   tracetool.py --check TRACE_EVENTS
@@ -58,6 +63,20 @@ class Event:
     @property
     def id(self):
         return 'TRACE_' + self.name.upper()
+
+    def hook_args(self):
+        """C initialisers of the QemuStandinTraceArg array."""
+        out = []
+        for t, n in self.args:
+            if t.endswith('*') and 'char' in t:
+                kind, field = 'QEMU_STANDIN_TRACE_ARG_STR', '.str = %s' % n
+            elif t.endswith('*'):
+                kind, field = 'QEMU_STANDIN_TRACE_ARG_PTR', '.ptr = %s' % n
+            else:
+                kind, field = ('QEMU_STANDIN_TRACE_ARG_INT',
+                               '.value = (uint64_t)%s' % n)
+            out.append('{ "%s", %s, %s }' % (n, kind, field))
+        return out
 
     def params(self):
         if not self.args:
@@ -174,22 +193,63 @@ def gen_h(events, source):
            '#ifndef trace_event_get_state_backends',
            '#define trace_event_get_state_backends(id) \\',
            '    ((id ## _ENABLED) && id ## _BACKEND_DSTATE())',
+           '#endif',
+           '',
+           '#ifndef QEMU_STANDIN_TRACE_HOOK',
+           '#define QEMU_STANDIN_TRACE_HOOK',
+           '/* Stand-in only: every event, as data (see tracetool.py). */',
+           'typedef enum QemuStandinTraceArgKind {',
+           '    QEMU_STANDIN_TRACE_ARG_INT,     /* integers and bools */',
+           '    QEMU_STANDIN_TRACE_ARG_PTR,',
+           '    QEMU_STANDIN_TRACE_ARG_STR,',
+           '} QemuStandinTraceArgKind;',
+           '',
+           'typedef struct QemuStandinTraceArg {',
+           '    const char *name;               /* as in trace-events */',
+           '    QemuStandinTraceArgKind kind;',
+           '    union {',
+           '        uint64_t value;             /* signed ones extended */',
+           '        const void *ptr;',
+           '        const char *str;',
+           '    };',
+           '} QemuStandinTraceArg;',
+           '',
+           'typedef void QemuStandinTraceHook(const char *event, size_t nargs,',
+           '                                  const QemuStandinTraceArg *args);',
+           '',
+           '/* Called for every event when set; NULL by default. */',
+           'extern QemuStandinTraceHook *qemu_standin_trace_hook;',
            '#endif']
     for e in events:
         enabled = 0 if 'disable' in e.props else 1
         out += ['',
                 'extern bool %s;' % e.enabled_var,
                 '#define %s_ENABLED %d' % (e.id, enabled),
-                '#define %s_BACKEND_DSTATE() (%s)' % (e.id, e.enabled_var),
+                '#define %s_BACKEND_DSTATE() (%s || qemu_standin_trace_hook)'
+                % (e.id, e.enabled_var),
                 '',
                 'static inline void trace_%s(%s)' % (e.name, e.params()),
                 '{']
         if enabled:
             call_args = ''.join(', ' + n for _, n in e.args)
+            hook_args = e.hook_args()
             out += ['    if (__builtin_expect(%s, 0)) {' % e.enabled_var,
                     '        fprintf(stderr, "%s " %s "\\n"%s);'
                     % (e.name, e.fmt, call_args),
-                    '    }']
+                    '    }',
+                    '    if (__builtin_expect(qemu_standin_trace_hook != NULL,'
+                    ' 0)) {']
+            if hook_args:
+                out += ['        const QemuStandinTraceArg args[] = {']
+                out += ['            %s,' % a for a in hook_args]
+                out += ['        };',
+                        '',
+                        '        qemu_standin_trace_hook("%s", %d, args);'
+                        % (e.name, len(hook_args))]
+            else:
+                out += ['        qemu_standin_trace_hook("%s", 0, NULL);'
+                        % e.name]
+            out += ['    }']
         out += ['}']
     out += ['', '#endif', '']
     return '\n'.join(out)
@@ -206,6 +266,8 @@ def gen_c(events, source):
     for e in events:
         out.append('bool %s;' % e.enabled_var)
     out += ['',
+            'QemuStandinTraceHook *qemu_standin_trace_hook;',
+            '',
             'static const struct {',
             '    const char *name;',
             '    bool *enabled;',
