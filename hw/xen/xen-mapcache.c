@@ -1331,63 +1331,68 @@ static MapCache *mapcache_by_kind(XenMapCacheKind kind)
 
 /* Public API. */
 
+/*
+ * The address space RLIMIT_AS leaves the cache, after raising the soft
+ * limit to the hard one: mappings count against the soft limit, and a
+ * device model that a toolstack started with a low one would otherwise
+ * fail its first large mapping.  Root may lift both.  Exits if the hard
+ * limit leaves less than one bucket beside what the rest of QEMU needs.
+ */
+static size_t mapcache_room_in_rlimit_as(void)
+{
+    struct rlimit limit;
+
+    if (geteuid() == 0) {
+        limit.rlim_cur = RLIM_INFINITY;
+        limit.rlim_max = RLIM_INFINITY;
+        setrlimit(RLIMIT_AS, &limit);
+        return MCACHE_MAX_SIZE;
+    }
+    getrlimit(RLIMIT_AS, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_AS, &limit);
+    if (limit.rlim_max == RLIM_INFINITY) {
+        return MCACHE_MAX_SIZE;
+    }
+    warn_report("QEMU's maximum size of virtual memory is not infinity");
+    if (limit.rlim_max < NON_MCACHE_MEMORY_SIZE + MCACHE_BUCKET_SIZE) {
+        error_report("mapcache: a hard RLIMIT_AS of %" PRIu64 " bytes"
+                     " is too small: at least %" PRIu64 " are needed,"
+                     " one bucket of the mapcache above the %" PRIu64
+                     " bytes left to the rest of QEMU",
+                     (uint64_t)limit.rlim_max,
+                     (uint64_t)(NON_MCACHE_MEMORY_SIZE + MCACHE_BUCKET_SIZE),
+                     (uint64_t)NON_MCACHE_MEMORY_SIZE);
+        exit(EXIT_FAILURE);
+    }
+    return MIN(limit.rlim_max - NON_MCACHE_MEMORY_SIZE, MCACHE_MAX_SIZE);
+}
+
 bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
                               size_t max_size, Error **errp)
 {
+    size_t limit = MCACHE_MAX_SIZE;
+
     assert(!mapcache);
-    if (!xen_map_cache_check_max_size(max_size, &max_size, errp)) {
+    if (max_size && !xen_map_cache_check_max_size(max_size, &limit, errp)) {
         return false;
     }
+    limit = MIN(limit, mapcache_room_in_rlimit_as());
     xen_region_gnttabdev = xengnttab_open(NULL, 0);
     if (xen_region_gnttabdev == NULL) {
         error_report("mapcache: Failed to open gnttab device");
         exit(EXIT_FAILURE);
     }
     qemu_mutex_init(&mapcache_grants_lock);
-    mapcache = mapcache_create("ram", MCACHE_BUCKET_SHIFT, max_size);
+    mapcache = mapcache_create("ram", MCACHE_BUCKET_SHIFT, limit);
     mapcache->phys_offset_to_gaddr = f;
-    trace_xen_map_cache_init(max_size, mapcache_bucket_size(mapcache));
+    trace_xen_map_cache_init(limit, mapcache_bucket_size(mapcache));
     return true;
 }
 
-/*
- * The limit from RLIMIT_AS: root lifts it and takes the cap; otherwise the
- * soft limit is raised to the hard one, minus what the rest of QEMU needs.
- */
 void xen_map_cache_init(phys_offset_to_gaddr_t f, void *opaque)
 {
-    struct rlimit rlimit_as;
-    size_t max_size = MCACHE_MAX_SIZE;
-
-    if (geteuid() == 0) {
-        rlimit_as.rlim_cur = RLIM_INFINITY;
-        rlimit_as.rlim_max = RLIM_INFINITY;
-    } else {
-        getrlimit(RLIMIT_AS, &rlimit_as);
-        rlimit_as.rlim_cur = rlimit_as.rlim_max;
-
-        if (rlimit_as.rlim_max != RLIM_INFINITY) {
-            warn_report("QEMU's maximum size of virtual"
-                        " memory is not infinity");
-        }
-        if (rlimit_as.rlim_max < NON_MCACHE_MEMORY_SIZE + MCACHE_BUCKET_SIZE) {
-            error_report("mapcache: a hard RLIMIT_AS of %" PRIu64 " bytes"
-                         " is too small: at least %" PRIu64 " are needed,"
-                         " one bucket of the mapcache above the %" PRIu64
-                         " bytes left to the rest of QEMU",
-                         (uint64_t)rlimit_as.rlim_max,
-                         (uint64_t)(NON_MCACHE_MEMORY_SIZE +
-                                    MCACHE_BUCKET_SIZE),
-                         (uint64_t)NON_MCACHE_MEMORY_SIZE);
-            exit(EXIT_FAILURE);
-        }
-        if (rlimit_as.rlim_max < MCACHE_MAX_SIZE + NON_MCACHE_MEMORY_SIZE) {
-            max_size = rlimit_as.rlim_max - NON_MCACHE_MEMORY_SIZE;
-        }
-    }
-
-    xen_map_cache_init_limit(f, opaque, max_size, &error_fatal);
-    setrlimit(RLIMIT_AS, &rlimit_as);
+    xen_map_cache_init_limit(f, opaque, 0, &error_fatal);
 }
 
 uint8_t *xen_map_cache(MemoryRegion *mr,
