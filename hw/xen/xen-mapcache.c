@@ -199,12 +199,22 @@ typedef struct MapCacheEntry {
     unsigned long *valid_mapping;   /* bit set if the page is mapped; */
                                     /* NULL when every page is */
     uint32_t pin_count;             /* lock1 requests not invalidated yet */
-    unsigned long stamp;            /* grace period to wait for, see top */
+    unsigned long stamp;            /* grace period to wait for, see top; */
+                                    /* 0 if never handed out unpinned */
+    bool lent;                      /* mapcache_hit_lockfree() may hand */
+                                    /* it out: see top */
+    bool announced;                 /* ram_block_notify_add() has run */
+    bool unmapped;                  /* only its notifier removal is left */
     bool dummy;                     /* anonymous stand-in, see top */
     bool referenced;                /* hit without the lock since the */
                                     /* eviction last looked at it */
     QLIST_ENTRY(MapCacheEntry) chain;
-    QTAILQ_ENTRY(MapCacheEntry) lru;    /* in MapCache.lru iff unpinned */
+    /*
+     * In MapCache.lru while in the cache and unpinned; in
+     * MapCache.to_unmap once handed to the main loop.
+     */
+    QTAILQ_ENTRY(MapCacheEntry) lru;
+    QTAILQ_ENTRY(MapCacheEntry) announce;   /* in MapCache.to_announce */
 } MapCacheEntry;
 
 struct MapCacheBucket {
@@ -260,8 +270,16 @@ struct MapCache {
     size_t peak_bytes;              /* of live_bytes + pending_bytes */
     XenMapCacheStats stats;
 
+    /*
+     * Work for the main loop, protected by @lock: see "Threads" at the
+     * top.  @bh_scheduled is also read by teardown without the lock.
+     */
+    QTAILQ_HEAD(, MapCacheEntry) to_announce;   /* mapped, not announced */
+    QTAILQ_HEAD(, MapCacheEntry) to_unmap;      /* out of the cache */
+    bool bh_scheduled;
+
     /* Updated with atomics by mapcache_release_rcu(), outside @lock. */
-    size_t pending_bytes;           /* detached, not released yet */
+    size_t pending_bytes;           /* out of the cache, still mapped */
     size_t releases_done;
 
     /*
@@ -524,9 +542,7 @@ static void mapcache_grace_period_rcu(struct rcu_head *head)
  */
 static void mapcache_stamp_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    if (mc->grants) {
-        return;     /* grant mappings never reach a reader unpinned */
-    }
+    assert(!mc->grants);    /* grant mappings never reach a reader unpinned */
     entry->stamp = qatomic_read(&mc->gp_queued) + 1;
     if (mc->gp_wanted == entry->stamp) {
         return;     /* an earlier stamp asked for that callback already */
@@ -538,58 +554,75 @@ static void mapcache_stamp_locked(MapCache *mc, MapCacheEntry *entry)
 }
 
 /*
- * No lookup, locked or not, finds @entry through its recent slot now; the
- * lock-free path may have handed it out until this moment.
+ * @entry leaves its recent slot: if it was lent, the lock-free path may
+ * have handed it out until this moment.
  */
+static void mapcache_leave_recent_slot_locked(MapCache *mc,
+                                              MapCacheEntry *entry)
+{
+    if (entry->lent) {
+        mapcache_stamp_locked(mc, entry);
+    }
+}
+
+/* No lookup, locked or not, finds @entry through its recent slot now. */
 static void mapcache_forget_recent_locked(MapCache *mc, MapCacheEntry *entry)
 {
     MapCacheEntry **slot = mapcache_recent_slot(mc, entry->index);
 
     if (*slot == entry) {
         qatomic_rcu_set(slot, NULL);
-        mapcache_stamp_locked(mc, entry);
+        mapcache_leave_recent_slot_locked(mc, entry);
     }
 }
 
-static bool mapcache_in_recent_slot_locked(MapCache *mc,
-                                           MapCacheEntry *entry)
+/*
+ * Can no reader point into @entry?  True if it was never handed out
+ * unpinned, or if a grace period that began after its last hand-out has
+ * ended and the lock-free path cannot hand it out again (it is not lent
+ * from its recent slot).
+ */
+static bool mapcache_entry_unread_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    return *mapcache_recent_slot(mc, entry->index) == entry;
+    if (!entry->stamp) {
+        return true;
+    }
+    return !(entry->lent && *mapcache_recent_slot(mc, entry->index) == entry)
+           && mapcache_gp_passed(mc, entry->stamp);
 }
 
 /*
- * Can @entry, unpinned, be unmapped now?  Not while the lock-free path
- * can hand it out, nor before a grace period that began after its last
- * hand-out has ended.
+ * The RAM block notifiers run with the BQL held and outside coroutines,
+ * as the block layer's RAM registrar requires (it calls
+ * blk_register_buf(), which is GLOBAL_STATE_CODE()).  Elsewhere their
+ * calls, and the unmaps that must follow a removal, go to the main loop.
  */
-static bool mapcache_entry_freeable_locked(MapCache *mc,
-                                           MapCacheEntry *entry)
-{
-    return !mapcache_in_recent_slot_locked(mc, entry) &&
-           mapcache_gp_passed(mc, entry->stamp);
-}
-
-/*
- * Unmapping at once runs ram_block_notify_remove() here, and the block
- * RAM registrar must run neither in a coroutine nor outside the main
- * thread.  Elsewhere ranges wait for the RCU thread.
- */
-static bool mapcache_may_free_here(void)
+static bool mapcache_may_notify_here(void)
 {
     return qemu_in_main_thread() && !qemu_in_coroutine();
 }
 
 /* Releasing ranges. */
 
-/* Unmap a range that no reader can point into any more. */
-static void mapcache_unmap_entry(MapCache *mc, MapCacheEntry *entry)
+static void mapcache_entry_free(MapCacheEntry *entry)
 {
-    hwaddr addr = mapcache_bucket_addr(mc, entry->index);
+    g_free(entry->valid_mapping);
+    g_free(entry);
+}
+
+static void mapcache_unannounce(MapCacheEntry *entry)
+{
+    if (entry->announced) {
+        ram_block_notify_remove(entry->vaddr_base, entry->size, entry->size);
+        entry->announced = false;
+    }
+}
+
+/* Unmap a range that no reader and no notifier knows any more. */
+static void mapcache_unmap_range(MapCache *mc, MapCacheEntry *entry)
+{
     int rc;
 
-    if (!entry->dummy) {
-        ram_block_notify_remove(entry->vaddr_base, entry->size, entry->size);
-    }
     if (mc->grants) {
         rc = xengnttab_unmap(xen_region_gnttabdev, entry->vaddr_base,
                              mapcache_pages(entry->size));
@@ -600,25 +633,54 @@ static void mapcache_unmap_entry(MapCache *mc, MapCacheEntry *entry)
                                     mapcache_pages(entry->size));
     }
     if (rc) {
-        mapcache_fatal(mc, "unmapping", addr, entry->size, errno);
+        mapcache_fatal(mc, "unmapping", mapcache_bucket_addr(mc, entry->index),
+                       entry->size, errno);
     }
+    entry->unmapped = true;
 }
 
-static void mapcache_entry_free(MapCacheEntry *entry)
+static void mapcache_unmap(MapCache *mc, MapCacheEntry *entry)
 {
-    g_free(entry->valid_mapping);
-    g_free(entry);
+    mapcache_unannounce(entry);
+    mapcache_unmap_range(mc, entry);
 }
 
+/* A grace period after its release: see "Unmapping" at the top. */
 static void mapcache_release_rcu(MapCacheEntry *entry)
 {
     MapCache *mc = entry->mc;
 
     trace_xen_map_cache_release(mc->name, entry->vaddr_base, entry->size);
-    mapcache_unmap_entry(mc, entry);
+    mapcache_unmap(mc, entry);
     qatomic_sub(&mc->pending_bytes, entry->size);
     qatomic_inc(&mc->releases_done);
     mapcache_entry_free(entry);
+}
+
+static void mapcache_main_loop_bh(void *opaque);
+
+static void mapcache_wake_main_loop_locked(MapCache *mc)
+{
+    if (!mc->bh_scheduled) {
+        qatomic_set(&mc->bh_scheduled, true);
+        aio_bh_schedule_oneshot(qemu_get_aio_context(),
+                                mapcache_main_loop_bh, mc);
+    }
+}
+
+/*
+ * Announce a new mapping to the RAM block notifiers, here or from the
+ * main loop.  Dummies are not announced: see xen_replace_cache_entry().
+ */
+static void mapcache_announce_locked(MapCache *mc, MapCacheEntry *entry)
+{
+    if (mapcache_may_notify_here()) {
+        ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+        entry->announced = true;
+    } else {
+        QTAILQ_INSERT_TAIL(&mc->to_announce, entry, announce);
+        mapcache_wake_main_loop_locked(mc);
+    }
 }
 
 /* Take an unpinned @entry out of the cache: nobody finds it any more. */
@@ -628,56 +690,85 @@ static void mapcache_take_out_locked(MapCache *mc, MapCacheEntry *entry)
     mapcache_chain_remove_locked(mc, entry);
     QTAILQ_REMOVE(&mc->lru, entry, lru);
     mapcache_forget_recent_locked(mc, entry);
+    if (!entry->announced && !entry->dummy && !entry->unmapped) {
+        /* Its announcement is still queued: it never reached a notifier. */
+        QTAILQ_REMOVE(&mc->to_announce, entry, announce);
+    }
     mc->live_bytes -= entry->size;
     mc->stats.entries--;
 }
 
 /*
- * Take @entry out of the cache and release its range once every reader
- * that may point into it is done.  The slot is cleared before call_rcu():
- * see "Locking and concurrency" at the top.
+ * Release an unpinned @entry: take it out of the cache, and unmap its
+ * range
+ *
+ * - after a grace period (call_rcu()), if a reader may still point into
+ *   it;
+ * - else now, if the notifiers may run here or never heard of it;
+ * - else from the main loop, after its notifier removal.
+ *
+ * A grant mapping is never read unpinned, and is always unmapped before
+ * this returns (the granting domain expects it so): off the main loop
+ * only its notifier removal is left to it.
  */
-static void mapcache_detach_locked(MapCache *mc, MapCacheEntry *entry)
-{
-    mapcache_take_out_locked(mc, entry);
-    qatomic_add(&mc->pending_bytes, entry->size);
-    mc->stats.releases_queued++;
-    trace_xen_map_cache_release_queued(mc->name, entry->vaddr_base,
-                                       entry->size);
-    call_rcu(entry, mapcache_release_rcu, rcu);
-}
-
-/* Take @entry out of the cache and unmap it now: it is freeable. */
-static void mapcache_free_locked(MapCache *mc, MapCacheEntry *entry)
-{
-    mapcache_take_out_locked(mc, entry);
-    trace_xen_map_cache_free(mc->name, entry->vaddr_base, entry->size);
-    mapcache_unmap_entry(mc, entry);
-    mc->stats.freed_at_once++;
-    mapcache_entry_free(entry);
-}
-
-/* Give @entry back: at once if it is freeable, else after a grace period. */
 static void mapcache_release_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    if (mapcache_entry_freeable_locked(mc, entry)) {
-        mapcache_free_locked(mc, entry);
+    mapcache_take_out_locked(mc, entry);
+    if (!mapcache_entry_unread_locked(mc, entry)) {
+        qatomic_add(&mc->pending_bytes, entry->size);
+        mc->stats.releases_queued++;
+        trace_xen_map_cache_release_queued(mc->name, entry->vaddr_base,
+                                           entry->size);
+        call_rcu(entry, mapcache_release_rcu, rcu);
+        return;
+    }
+    if (!entry->announced || mapcache_may_notify_here()) {
+        trace_xen_map_cache_free(mc->name, entry->vaddr_base, entry->size);
+        mapcache_unmap(mc, entry);
+        mc->stats.freed_at_once++;
+        mapcache_entry_free(entry);
+        return;
+    }
+    if (mc->grants) {
+        /* The one ordering not kept: see "Threads" at the top. */
+        mapcache_unmap_range(mc, entry);
     } else {
-        mapcache_detach_locked(mc, entry);
+        qatomic_add(&mc->pending_bytes, entry->size);
+    }
+    mc->stats.freed_by_main_loop++;
+    QTAILQ_INSERT_TAIL(&mc->to_unmap, entry, lru);
+    mapcache_wake_main_loop_locked(mc);
+}
+
+/* What the main loop was handed: announcements, then releases. */
+static void mapcache_run_main_loop_work_locked(MapCache *mc)
+{
+    MapCacheEntry *entry;
+
+    while ((entry = QTAILQ_FIRST(&mc->to_announce))) {
+        QTAILQ_REMOVE(&mc->to_announce, entry, announce);
+        ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+        entry->announced = true;
+    }
+    while ((entry = QTAILQ_FIRST(&mc->to_unmap))) {
+        QTAILQ_REMOVE(&mc->to_unmap, entry, lru);
+        if (entry->unmapped) {
+            mapcache_unannounce(entry);
+        } else {
+            mapcache_unmap(mc, entry);
+            qatomic_sub(&mc->pending_bytes, entry->size);
+        }
+        mapcache_entry_free(entry);
     }
 }
 
-/* Release every unpinned entry; returns how many. */
-static uint64_t mapcache_release_all_unpinned_locked(MapCache *mc)
+static void mapcache_main_loop_bh(void *opaque)
 {
-    MapCacheEntry *entry;
-    uint64_t count = 0;
+    MapCache *mc = opaque;
 
-    while ((entry = QTAILQ_FIRST(&mc->lru))) {
-        mapcache_release_locked(mc, entry);
-        count++;
-    }
-    return count;
+    QEMU_LOCK_GUARD(&mc->lock);
+    qatomic_set(&mc->bh_scheduled, false);
+    mapcache_run_main_loop_work_locked(mc);
 }
 
 /* The limit. */
@@ -711,72 +802,88 @@ static size_t mapcache_held_bytes(MapCache *mc)
     return mc->live_bytes + qatomic_read(&mc->pending_bytes);
 }
 
-/*
- * Unmap freeable entries at once, least recently used first, until @size
- * more bytes fit under the limit, live and pending bytes together (CLOCK:
- * hot entries get a second chance), or, when @size is SIZE_MAX (out of
- * address space), every freeable entry, hot or not.  One pass over the
- * unpinned entries at most.  Returns how many were freed.
- */
-static uint64_t mapcache_free_lru_locked(MapCache *mc, size_t size)
+static void mapcache_evict_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    uint64_t looks = mc->stats.entries - mc->stats.pinned_entries;
-    uint64_t freed = 0;
-    MapCacheEntry *entry, *next;
-
-    for (entry = QTAILQ_FIRST(&mc->lru); entry && looks; entry = next) {
-        if (size != SIZE_MAX &&
-            mapcache_held_bytes(mc) + size <= mc->max_size) {
-            break;
-        }
-        next = QTAILQ_NEXT(entry, lru);
-        looks--;
-        if (mapcache_entry_freeable_locked(mc, entry) &&
-            (size == SIZE_MAX || !mapcache_second_chance_locked(mc, entry))) {
-            mapcache_free_locked(mc, entry);
-            freed++;
-        }
-    }
-    return freed;
+    trace_xen_map_cache_evict(mc->name, entry->vaddr_base, entry->size);
+    mc->stats.evictions++;
+    mapcache_release_locked(mc, entry);
 }
 
 /*
- * Detach unpinned entries, least recently used first (CLOCK), until @size
- * more bytes fit under the limit, live bytes only: what is detached stays
- * mapped until its grace period ends, so counting it here would only empty
- * the cache.
+ * Evict unread entries, least recently used first (CLOCK), until @size
+ * more bytes fit under the limit, live and pending bytes together.  One
+ * pass over the unpinned entries at most.
+ */
+static void mapcache_evict_unread_locked(MapCache *mc, size_t size)
+{
+    size_t looks = QTAILQ_EMPTY(&mc->lru) ? 0 : mc->live_bytes;
+    MapCacheEntry *entry, *next;
+
+    /* Each look passes an entry of at least one page: one pass at most. */
+    for (entry = QTAILQ_FIRST(&mc->lru);
+         entry && looks && mapcache_held_bytes(mc) + size > mc->max_size;
+         entry = next) {
+        next = QTAILQ_NEXT(entry, lru);
+        looks -= MIN(looks, entry->size);
+        if (mapcache_entry_unread_locked(mc, entry) &&
+            !mapcache_second_chance_locked(mc, entry)) {
+            mapcache_evict_locked(mc, entry);
+        }
+    }
+}
+
+/*
+ * Evict unpinned entries, least recently used first (CLOCK), until @size
+ * more bytes fit under the limit, live bytes only: what a reader may
+ * still point into stays mapped until its grace period ends, so counting
+ * it here would only empty the cache.
  */
 static void mapcache_evict_lru_locked(MapCache *mc, size_t size)
 {
-    uint64_t chances = mc->stats.entries - mc->stats.pinned_entries;
+    size_t chances = mc->live_bytes;
     MapCacheEntry *entry;
 
     while (mc->live_bytes + size > mc->max_size &&
            (entry = QTAILQ_FIRST(&mc->lru))) {
         if (chances && mapcache_second_chance_locked(mc, entry)) {
-            chances--;
+            chances -= MIN(chances, entry->size);
             continue;
         }
-        trace_xen_map_cache_evict(mc->name, entry->vaddr_base, entry->size);
-        mapcache_detach_locked(mc, entry);
-        mc->stats.evictions++;
+        mapcache_evict_locked(mc, entry);
     }
 }
 
 /*
- * Make room for @size more bytes: free what is freeable (where that may
- * run), then evict into call_rcu().  False if live plus pending bytes
- * still exceed the limit with @size: everything left is pinned, handed
- * out within the current grace period, or pending.  The limit never
- * fails a request.
+ * Make room for @size more bytes: evict what no reader can point into,
+ * then what readers may, into call_rcu().  False if live plus pending
+ * bytes still exceed the limit with @size: everything left is pinned,
+ * handed out within the current grace period, or pending.  The limit
+ * never fails a request.
  */
 static bool mapcache_make_room_locked(MapCache *mc, size_t size)
 {
-    if (mapcache_may_free_here()) {
-        mc->stats.evictions += mapcache_free_lru_locked(mc, size);
-    }
+    mapcache_evict_unread_locked(mc, size);
     mapcache_evict_lru_locked(mc, size);
     return mapcache_held_bytes(mc) + size <= mc->max_size;
+}
+
+/*
+ * Out of address space: evict every entry that can be unmapped now, hot
+ * or not.  Returns how many were.
+ */
+static uint64_t mapcache_evict_unmappable_now_locked(MapCache *mc)
+{
+    MapCacheEntry *entry, *next;
+    uint64_t count = 0;
+
+    QTAILQ_FOREACH_SAFE(entry, &mc->lru, lru, next) {
+        if (mapcache_entry_unread_locked(mc, entry) &&
+            (!entry->announced || mapcache_may_notify_here())) {
+            mapcache_evict_locked(mc, entry);
+            count++;
+        }
+    }
+    return count;
 }
 
 /*
@@ -794,12 +901,8 @@ static void mapcache_recycle_covered_locked(MapCache *mc,
     }
     QLIST_FOREACH_SAFE(entry, &bucket->chain, chain, next) {
         if (!entry->pin_count && entry->size <= req->map_size) {
-            if (mapcache_may_free_here()) {
-                mapcache_release_locked(mc, entry);
-            } else {
-                mapcache_detach_locked(mc, entry);
-            }
             mc->stats.remaps++;
+            mapcache_release_locked(mc, entry);
         }
     }
 }
@@ -847,8 +950,9 @@ static void *mapcache_map_foreign_once(MapCache *mc, hwaddr index,
 /*
  * Map @size bytes of guest frames from bucket @index, at @fixed if not
  * NULL; @err gets one status per page.  When the kernel is out of address
- * space, unmap every freeable entry at once and retry; exit if nothing
- * could be freed or the retry fails too.
+ * space, unmap every entry that may be unmapped now and retry once, even
+ * if there was none (the failure may be transient); exit if the retry
+ * fails too.
  */
 static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr index,
                                          size_t size, void *fixed, int *err)
@@ -856,16 +960,11 @@ static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr index,
     hwaddr addr = mapcache_bucket_addr(mc, index);
     void *vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
 
-    if (!vaddr && errno == ENOMEM && mapcache_may_free_here()) {
-        uint64_t freed = mapcache_free_lru_locked(mc, SIZE_MAX);
+    if (!vaddr && errno == ENOMEM) {
+        uint64_t freed = mapcache_evict_unmappable_now_locked(mc);
 
         trace_xen_map_cache_enomem_retry(mc->name, addr, size, freed);
-        mc->stats.evictions += freed;
-        if (freed) {
-            vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
-        } else {
-            errno = ENOMEM;
-        }
+        vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
     }
     if (!vaddr) {
         mapcache_fatal(mc, "mapping guest frames", addr, size, errno);
@@ -962,7 +1061,7 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
         mapcache_map_ram(mc, entry);
     }
     if (!entry->dummy) {
-        ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+        mapcache_announce_locked(mc, entry);
     }
     mapcache_insert_locked(mc, entry);
 
@@ -1101,10 +1200,10 @@ static bool mapcache_drop_pins_locked(MapCache *mc, MapCacheEntry *entry,
 
 /*
  * Drop one pin taken through @ptr; false if @ptr pins nothing here.  At
- * the last unpin a grant mapping is unmapped before this returns: the
- * granting domain ends foreign access as soon as the request completes,
- * and fails while the grant is still mapped.  No reader can hold a
- * pointer into it (grants are never mapped unpinned).
+ * the last unpin a grant mapping is released, and so unmapped before
+ * this returns: the granting domain ends foreign access as soon as the
+ * request completes, and fails while the grant is still mapped.  So is a
+ * dummy once incoming migration has ended: it will never serve again.
  */
 static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
 {
@@ -1121,8 +1220,9 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
         g_hash_table_remove(mc->pins, ptr);
     }
     if (mapcache_drop_pins_locked(mc, entry, 1)) {
-        if (mc->grants) {
-            mapcache_free_locked(mc, entry);
+        if (mc->grants ||
+            (entry->dummy && !runstate_check(RUN_STATE_INMIGRATE))) {
+            mapcache_release_locked(mc, entry);
         } else {
             mapcache_make_room_locked(mc, 0);
         }
@@ -1130,22 +1230,32 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
     return true;
 }
 
-/* @entry serves a request now: it goes to the recent slot and LRU tail. */
-static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry)
+/*
+ * @entry serves @req now: it goes to the recent slot and the LRU tail.
+ * Handed out unpinned, it is stamped, and lent to the lock-free path
+ * unless it is a dummy (xen_replace_cache_entry() changes those in place).
+ */
+static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry,
+                                  const MapCacheRequest *req)
 {
     MapCacheEntry **slot = mapcache_recent_slot(mc, entry->index);
 
     if (*slot != entry) {
         if (*slot) {
-            /* Displaced: the lock-free path handed it out until now. */
-            mapcache_stamp_locked(mc, *slot);
+            mapcache_leave_recent_slot_locked(mc, *slot);
         }
         qatomic_rcu_set(slot, entry);
     }
     if (!entry->pin_count) {
         mapcache_lru_move_to_tail_locked(mc, entry);
     }
-    mapcache_stamp_locked(mc, entry);
+    if (!req->pin) {
+        mapcache_stamp_locked(mc, entry);
+        if (!entry->dummy && !entry->lent) {
+            /* Release: the lock-free path reads the entry after this. */
+            qatomic_store_release(&entry->lent, true);
+        }
+    }
 }
 
 static void mapcache_count_pinned_reuse_locked(MapCache *mc,
@@ -1204,7 +1314,7 @@ static uint8_t *mapcache_map_locked(MapCache *mc, MapCacheRequest *req)
                                      mc->max_size);
     }
     mapcache_count_pinned_reuse_locked(mc, entry);
-    mapcache_touch_locked(mc, entry);
+    mapcache_touch_locked(mc, entry, req);
     if (req->pin) {
         mapcache_pin_locked(mc, entry, entry->vaddr_base + req->offset, req);
     }
@@ -1241,9 +1351,9 @@ static size_t mapcache_lockfree_hits(MapCache *mc)
 
 /*
  * The lock0 hit path, without the lock: a pointer into the entry in the
- * recent slot of @req's index, if it serves @req and is neither pinned
- * (pinned entries take the locked path, which counts pinned reuses) nor a
- * dummy.  See "Locking and concurrency" at the top for why this is safe.
+ * recent slot of @req's index, if it was lent, serves @req and is not
+ * pinned (pinned entries take the locked path, which counts pinned
+ * reuses).  See "Locking and concurrency" at the top for why this is safe.
  */
 static uint8_t *mapcache_hit_lockfree(MapCache *mc, const MapCacheRequest *req)
 {
@@ -1251,7 +1361,7 @@ static uint8_t *mapcache_hit_lockfree(MapCache *mc, const MapCacheRequest *req)
 
     RCU_READ_LOCK_GUARD();
     entry = qatomic_rcu_read(mapcache_recent_slot(mc, req->index));
-    if (!entry || qatomic_load_acquire(&entry->dummy) ||
+    if (!entry || !qatomic_load_acquire(&entry->lent) ||
         qatomic_read(&entry->pin_count) ||
         !mapcache_entry_serves(entry, req)) {
         return NULL;
@@ -1278,6 +1388,8 @@ static MapCache *mapcache_create(const char *name, unsigned int bucket_shift,
     mc->max_size = max_size;
     mc->buckets = g_hash_table_new_full(g_int64_hash, g_int64_equal,
                                         NULL, g_free);
+    QTAILQ_INIT(&mc->to_announce);
+    QTAILQ_INIT(&mc->to_unmap);
     mc->pins = g_hash_table_new_full(g_direct_hash, g_direct_equal,
                                      NULL, g_free);
     QTAILQ_INIT(&mc->lru);
@@ -1506,10 +1618,11 @@ static void xen_invalidate_map_cache_entry_bh(void *opaque)
 }
 
 /*
- * The last unpin may unmap a grant mapping or free RAM mappings at once,
- * and so run ram_block_notify_remove(), which must not run in a
- * coroutine: there, the work is done in a bottom half while the
- * coroutine yields.
+ * The last unpin may release a mapping, and so run
+ * ram_block_notify_remove(), which must run with the BQL held and outside
+ * coroutines.  In a coroutine, the work is done in a bottom half of the
+ * main loop while the coroutine yields, so that a grant is unmapped, and
+ * its notifiers told, before this returns, wherever the coroutine runs.
  */
 void coroutine_mixed_fn xen_invalidate_map_cache_entry(uint8_t *buffer)
 {
@@ -1518,7 +1631,7 @@ void coroutine_mixed_fn xen_invalidate_map_cache_entry(uint8_t *buffer)
             .co = qemu_coroutine_self(),
             .buffer = buffer,
         };
-        aio_bh_schedule_oneshot(qemu_get_current_aio_context(),
+        aio_bh_schedule_oneshot(qemu_get_aio_context(),
                                 xen_invalidate_map_cache_entry_bh, &data);
         qemu_coroutine_yield();
     } else {
@@ -1554,12 +1667,20 @@ static void mapcache_trace_pinned_dma_locked(MapCache *mc)
     }
 }
 
+static void mapcache_flush_locked(MapCache *mc)
+{
+    MapCacheEntry *entry;
+
+    while ((entry = QTAILQ_FIRST(&mc->lru))) {
+        mc->stats.flushed++;
+        mapcache_release_locked(mc, entry);
+    }
+}
+
 /*
- * Drop every unpinned entry of the RAM cache, wherever it is in its
- * chain: those past their grace period at once, the others through
- * call_rcu().  The flush runs in the main thread, outside coroutines, so
- * it may always unmap at once.  Pinned entries stay; grant caches are
- * left alone (they hold pinned entries only).
+ * Release every unpinned entry of the RAM cache, wherever it is in its
+ * chain.  Pinned entries stay; grant caches are left alone (they hold
+ * pinned entries only).
  */
 void xen_invalidate_map_cache(void)
 {
@@ -1568,8 +1689,7 @@ void xen_invalidate_map_cache(void)
 
     QEMU_LOCK_GUARD(&mapcache->lock);
     mapcache_trace_pinned_dma_locked(mapcache);
-    mapcache->stats.flushed +=
-        mapcache_release_all_unpinned_locked(mapcache);
+    mapcache_flush_locked(mapcache);
     mapcache_trace_stats_locked(mapcache);
 }
 
@@ -1641,9 +1761,9 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
     entry->index = new_req.index;
     mapcache_chain_add_locked(mc, entry);
 
-    /* Last: mapcache_hit_lockfree() skips dummies, see the top of the file. */
-    qatomic_store_release(&entry->dummy, false);
-    ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+    /* Never lent, so the lock-free path did not see any of this. */
+    entry->dummy = false;
+    mapcache_announce_locked(mc, entry);
     mapcache_drop_pins_locked(mc, entry, 1);
     return entry->vaddr_base + new_req.offset;
 }
@@ -1655,6 +1775,18 @@ uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
     QEMU_LOCK_GUARD(&mapcache->lock);
     return mapcache_replace_locked(mapcache, old_phys_addr, new_phys_addr,
                                    size);
+}
+
+/* Ranges the main loop has yet to unmap. */
+static uint64_t mapcache_handed_to_main_loop_locked(MapCache *mc)
+{
+    MapCacheEntry *entry;
+    uint64_t count = 0;
+
+    QTAILQ_FOREACH(entry, &mc->to_unmap, lru) {
+        count += !entry->unmapped;
+    }
+    return count;
 }
 
 bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
@@ -1672,7 +1804,8 @@ bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
     stats->lookups_lock0 += hits;
     stats->recent_hits += hits;
     stats->releases_done = qatomic_read(&mc->releases_done);
-    stats->pending_ranges = stats->releases_queued - stats->releases_done;
+    stats->pending_ranges = stats->releases_queued - stats->releases_done +
+                            mapcache_handed_to_main_loop_locked(mc);
     stats->limit_bytes = mc->max_size;
     stats->live_bytes = mc->live_bytes;
     stats->pinned_bytes = mc->pinned_bytes;
@@ -1683,7 +1816,11 @@ bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
     return true;
 }
 
-/* Unpin everything and detach every entry: teardown only. */
+/*
+ * Teardown: unpin everything, release every entry and do what the main
+ * loop was handed.  Grace periods are counted no more: what a reader may
+ * point into waits for its RCU callback.
+ */
 static void mapcache_drop_all_locked(MapCache *mc)
 {
     GHashTableIter iter;
@@ -1696,10 +1833,8 @@ static void mapcache_drop_all_locked(MapCache *mc)
     }
     mapcache_trace_stats_locked(mc);
     qatomic_set(&mc->gp_stopped, true);
-    while (QTAILQ_FIRST(&mc->lru)) {
-        mapcache_detach_locked(mc, QTAILQ_FIRST(&mc->lru));
-        mc->stats.flushed++;
-    }
+    mapcache_flush_locked(mc);
+    mapcache_run_main_loop_work_locked(mc);
 }
 
 static void mapcache_free(MapCache *mc)
@@ -1744,9 +1879,15 @@ void xen_map_cache_fini(void)
 
     /*
      * Every release queued above runs before the caches go away, and so
-     * does the grace-period callback: a run of it that had not yet seen
-     * gp_stopped may have queued itself once more after the first drain.
+     * do the grace-period callback (a run of it that had not yet seen
+     * gp_stopped may have queued itself once more after the first drain)
+     * and any bottom half scheduled for the main loop.
      */
+    for (kind = 0; kind < XEN_MAPCACHE_KIND__MAX; kind++) {
+        while (caches[kind] && qatomic_read(&caches[kind]->bh_scheduled)) {
+            aio_poll(qemu_get_aio_context(), true);
+        }
+    }
     do {
         drain_call_rcu();
     } while (mapcache_any_grace_period_in_flight(caches));
@@ -1820,6 +1961,7 @@ static const MapCacheInfoField mapcache_info_fields[] = {
     MAPCACHE_INFO_FIELD(10, COUNT, "releases queued", releases_queued),
     MAPCACHE_INFO_FIELD(10, COUNT, "of them done", releases_done),
     MAPCACHE_INFO_FIELD(10, COUNT, "freed at once", freed_at_once),
+    MAPCACHE_INFO_FIELD(10, COUNT, "by the main loop", freed_by_main_loop),
     MAPCACHE_INFO_FIELD(10, COUNT, "grace periods", grace_periods),
 };
 #define MAPCACHE_INFO_LINES 11

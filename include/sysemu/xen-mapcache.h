@@ -62,13 +62,18 @@ typedef enum {
  *     could be freed or evicted (everything pinned or handed out within
  *     the current RCU grace period)
  * @freed_at_once: unpinned mappings unmapped without waiting for a grace
- *     period, because one had already passed since a reader could last
- *     get a pointer into them (and grant mappings at their last unpin)
+ *     period, because no reader could get a pointer into them without a
+ *     pin, or one had passed since a reader last could (grant mappings
+ *     among them, at their last unpin)
+ * @freed_by_main_loop: unpinned mappings that no reader could point into,
+ *     released where the RAM block notifiers may not run (an IOThread, a
+ *     coroutine) and so handed to the main loop to be unmapped there
  * @grace_periods: RCU grace periods the cache waited for to know which
  *     mappings it may unmap at once
  * @entries: entries currently in the cache (each is one range, a kernel VMA)
  * @pinned_entries: those of @entries with a non-zero pin count
- * @pending_ranges: detached ranges whose release has not run yet
+ * @pending_ranges: ranges out of the cache, waiting for a grace period
+ *     or for the main loop to unmap them
  * @limit_bytes: the cache limit
  * @live_bytes: bytes mapped by @entries
  * @pinned_bytes: bytes mapped by @pinned_entries
@@ -96,6 +101,7 @@ typedef struct XenMapCacheStats {
     uint64_t oversize;
     uint64_t over_limit;
     uint64_t freed_at_once;
+    uint64_t freed_by_main_loop;
     uint64_t grace_periods;
     uint64_t entries;
     uint64_t pinned_entries;
