@@ -433,6 +433,18 @@ static bool mapcache_entry_serves(const MapCacheEntry *entry,
            mapcache_pages_valid(entry, req->first_page, req->nr_pages);
 }
 
+/*
+ * The locked lookups' test: a dummy stands in for frames not known yet,
+ * so once incoming migration has ended it serves nothing (the lock-free
+ * path never sees one).
+ */
+static bool mapcache_entry_serves_now(const MapCacheEntry *entry,
+                                      const MapCacheRequest *req)
+{
+    return mapcache_entry_serves(entry, req) &&
+           (!entry->dummy || runstate_check(RUN_STATE_INMIGRATE));
+}
+
 /* xen_replace_cache_entry() takes a dummy of exactly the size asked. */
 static bool mapcache_entry_is_dummy_for(const MapCacheEntry *entry,
                                         const MapCacheRequest *req)
@@ -1119,11 +1131,11 @@ static MapCacheEntry *mapcache_lookup_locked(MapCache *mc,
 {
     MapCacheEntry *entry = *mapcache_recent_slot(mc, req->index);
 
-    if (entry && mapcache_entry_serves(entry, req)) {
+    if (entry && mapcache_entry_serves_now(entry, req)) {
         mc->stats.recent_hits++;
         return entry;
     }
-    entry = mapcache_find_locked(mc, req, mapcache_entry_serves);
+    entry = mapcache_find_locked(mc, req, mapcache_entry_serves_now);
     if (entry) {
         mc->stats.chain_hits++;
     }
