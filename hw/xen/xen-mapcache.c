@@ -44,16 +44,33 @@
  * --------------------------------
  * - An entry is either in the cache (in its bucket's chain) or out of it;
  *   an entry out of the cache is never found again, and its range is
- *   unmapped exactly once: at once (freed) or by one call_rcu() callback
- *   (detached, pending).
+ *   unmapped exactly once.
  * - An entry in the cache is in MapCache.lru if and only if its pin count
  *   is zero.  Its pin count is the sum of the counts of its pin records.
  * - Two entries in the cache never overlap in QEMU's address space.
  * - MapCache.live_bytes is the sum of the sizes of the entries in the
- *   cache, MapCache.pending_bytes that of the detached entries whose
- *   release has not run yet.  Their sum stays within the cache limit
- *   whenever an unpinned entry may be freed (below); otherwise the limit
- *   is exceeded, and counted, rather than a request failed.
+ *   cache, MapCache.pending_bytes that of the entries out of it whose
+ *   range is still mapped.  Their sum stays within the cache limit
+ *   whenever an unpinned entry may be released (below); otherwise the
+ *   limit is exceeded, and counted, rather than a request failed.
+ *
+ * How an entry leaves the cache
+ * -----------------------------
+ * An unpinned entry leaves the cache in one of four ways, each counted
+ * in one place: it is evicted (the limit, or a mapping refused with
+ * ENOMEM: XenMapCacheStats.evictions), recycled (a new mapping at its
+ * bucket index covers it: .remaps), flushed (xen_invalidate_map_cache(),
+ * teardown: .flushed), or released at its last unpin (grant mappings,
+ * and dummies once incoming migration has ended).  Each way calls
+ * mapcache_release_locked(), which takes the entry out of the cache and
+ * has its range unmapped in one of three ways, also counted once each:
+ *
+ * - now (.freed_at_once), when no reader can point into it and the RAM
+ *   block notifiers may run here or never heard of it;
+ * - by the main loop (.freed_by_main_loop), when no reader can point into
+ *   it but the notifiers may not run here ("Threads", below);
+ * - after a grace period (.releases_queued), by mapcache_release_rcu(),
+ *   when a reader may still point into it.
  *
  * No pointer a caller holds is unmapped under it
  * ----------------------------------------------
@@ -63,51 +80,79 @@
  * leave the cache but by teardown.  A lock0 caller holds its pointer
  * inside rcu_read_lock().  The cache never changes an entry's mapping in
  * place: a request that no entry serves gets a new range from the
- * kernel, and an unpinned entry that leaves the cache (recycled for a
- * larger mapping, evicted, flushed, teardown) is either
+ * kernel, and an unpinned entry that leaves the cache is unmapped after
+ * a grace period, unless mapcache_entry_unread_locked() shows that no
+ * reader can point into it: it was never handed out unpinned, or a grace
+ * period that began after its last hand-out has ended ("Grace periods",
+ * below).
  *
- * - detached, and unmapped by mapcache_release_rcu() after a grace
- *   period: every read section that began before it was queued has ended;
- * - or unmapped at once, when mapcache_entry_freeable_locked() says a
- *   grace period has already ended since a reader could last get a
- *   pointer into it ("Freeing at once", below).
+ * Most entries are never handed out unpinned: DMA pins what it maps, and
+ * such an entry is held by its pins alone, so it may be unmapped as soon
+ * as it leaves the cache, as grant mappings are.  This matters because
+ * QEMU's RCU thread runs callbacks late, in batches, and only when it can
+ * take the BQL: releases that waited for it would pile up under load.
  *
- * Grant mappings are the exception that proves it: they are never handed
- * out unpinned (a lock0 request on grants aborts), so at their last unpin
- * no reader can hold a pointer into them and they are unmapped at once,
- * as the granting domain expects.
+ * Grant mappings are never handed out unpinned (a lock0 request on
+ * grants aborts), so at their last unpin they are unmapped before the
+ * unpin returns, as the granting domain expects.
  *
  * The one in-place change is xen_replace_cache_entry(): it maps the real
  * frames with MAP_FIXED over a dummy entry made during incoming
  * migration.  That is its contract: the dummy stands in for memory whose
  * frames are not known yet, and its one caller (xen_add_to_physmap())
  * needs the pointer it already gave the device model to show those frames
- * from now on.  It never replaces a foreign or grant mapping.
+ * from now on.  It never replaces a foreign or grant mapping.  A dummy
+ * serves nothing once incoming migration has ended.
  *
- * Freeing at once
- * ---------------
+ * Grace periods
+ * -------------
  * One RCU callback per cache, mapcache_grace_period_rcu(), counts grace
  * periods: MapCache.gp_queued counts its queueings, MapCache.gp_done its
  * runs, and at most one is in flight.  Whenever a reader may get a
  * pointer into an entry without a pin, the entry is stamped with
  * gp_queued + 1, the number of the first callback queued from then on
- * (mapcache_stamp_locked()): when the lock hands it out, and when it
- * leaves its recent slot, through which the lock-free path hands it out
- * at any moment (so an entry in a recent slot is never freeable).  A
- * callback already in flight does not do: its grace period may have
- * begun before the reader's read section.  The entry is freeable once
- * gp_done has reached its stamp; an entry never handed out is freeable at
- * once.  The callback is queued by a stamp when none is in flight, and
- * queues itself again while a stamp waits for it; never once teardown
- * began (MapCache.gp_stopped).
+ * (mapcache_stamp_locked()): when the lock hands it out unpinned, and
+ * when it leaves its recent slot while lent, since the lock-free path
+ * hands it out from there at any moment (so an entry lent from a recent
+ * slot is never unread).  A callback already in flight does not do: its
+ * grace period may have begun before the reader's read section.  The
+ * entry is unread once gp_done has reached its stamp; an entry never
+ * stamped is unread from the start.  The callback is queued by a stamp
+ * when none is in flight, and queues itself again while a stamp waits
+ * for it; never once teardown began (MapCache.gp_stopped).
  *
- * Unmapping at once runs ram_block_notify_remove() in the caller's
- * context, so it is done only in the main thread outside coroutines
- * (mapcache_may_free_here()), and always by the flush, which runs there;
- * elsewhere entries are detached.  At the limit a miss first frees the
- * least recently used freeable entries, then detaches more until the live
- * bytes fit (mapcache_make_room_locked()); a mapping refused with ENOMEM
- * frees every freeable entry and is retried.
+ * At the limit a miss first evicts the least recently used unread
+ * entries, counting live plus pending bytes, then evicts more, into
+ * call_rcu(), until the live bytes fit (mapcache_make_room_locked()).  A
+ * mapping refused with ENOMEM evicts every entry that may be unmapped
+ * now and is retried once, even if there was none; a second failure
+ * exits with a message naming the address, the size and the errno.
+ *
+ * What bounds the pending bytes, then, is how many entries readers were
+ * handed unpinned within one grace period: a lock0 miss per bucket.  A
+ * caller that makes lock0 misses over more than the limit inside one read
+ * section, or while the BQL keeps the RCU thread from running callbacks,
+ * takes the cache past its limit, and this is counted (over_limit); no
+ * pointer is unmapped under it.
+ *
+ * Threads
+ * -------
+ * The RAM block notifiers run only with the BQL held and outside
+ * coroutines (mapcache_may_notify_here()), as the block layer's RAM
+ * registrar requires, and ram_block_notify_remove() completes before its
+ * range is unmapped or reused.  A miss elsewhere (an IOThread, a
+ * coroutine) queues its announcement on MapCache.to_announce, and a
+ * release there that has told the notifiers queues its range on
+ * MapCache.to_unmap, for one bottom half of the main loop
+ * (mapcache_main_loop_bh()); RCU callbacks run with the BQL held, outside
+ * coroutines, and may notify.  An entry released before the main loop
+ * announced it never reached a notifier, and is unmapped at once.  In a
+ * coroutine, xen_invalidate_map_cache_entry() does its work in a bottom
+ * half of the main loop while the coroutine yields.
+ *
+ * One ordering cannot be kept: a grant mapping released by an IOThread
+ * outside a coroutine is unmapped before the unpin returns, and its
+ * notifier removal runs later, from the main loop.
  *
  * Locking and concurrency
  * -----------------------
@@ -118,28 +163,26 @@
  * reads without the lock (below).  Functions suffixed _locked need the
  * lock held; those suffixed _rcu are RCU callbacks; those suffixed
  * _lockfree run without the lock, inside a read section.  No function
- * takes two caches' locks at once, none waits for a grace period under a
- * lock, and no RCU callback takes a lock: in QEMU they run in the RCU
- * thread with the BQL held, and callers of the mapcache may hold the BQL.
- * mapcache_grants_lock only serialises the creation of the grant caches.
+ * takes two caches' locks at once and none waits for a grace period under
+ * a lock.  The RCU callbacks take no lock; the main loop's bottom half
+ * takes its cache's lock with the BQL held, as callers holding the BQL
+ * do.  mapcache_grants_lock only serialises the creation of the grant
+ * caches.
  *
  * The lock0 hit path, mapcache_hit_lockfree(), takes no lock: inside a
  * read section it reads the recent slot of the request's bucket index
- * and, if the unpinned, non-dummy entry there serves the request, returns
- * a pointer into it.  This is safe because an entry leaves its slot under
- * the lock before its range can be unmapped: if detached, the release is
- * queued after the slot was cleared, so a reader that still found the
- * entry began its read section before and the grace period waits for it;
- * if freed at once, a grace period that began after the slot was cleared
- * has ended, and with it every read section that could have found the
- * entry there.  What the path reads of an entry does not change while the
- * entry is in the cache, but for xen_replace_cache_entry() on a dummy,
- * which the path skips (MapCacheEntry.dummy is cleared last, with release
- * semantics).  Written under the lock and read by that path, with
- * atomics: MapCache.recent and MapCacheEntry.pin_count, .dummy,
- * .referenced.  The path stores to no entry but its CLOCK referenced bit,
- * and only when it is clear; it counts its hits in per-thread stripes
- * (MapCacheHitStripe).
+ * and, if the entry there is lent (MapCacheEntry.lent), unpinned and
+ * serves the request, returns a pointer into it.  An entry is lent when
+ * the lock hands it out unpinned, unless it is a dummy, and stays lent
+ * until it leaves the cache; what the path reads of a lent entry does not
+ * change meanwhile.  This is safe because an entry leaves its slot under
+ * the lock, and is stamped then, before its range can be unmapped: a
+ * reader that still found it there began its read section before, and
+ * the grace period that the stamp waits for waits for that section too.
+ * Written under the lock and read by that path, with atomics:
+ * MapCache.recent and MapCacheEntry.pin_count, .lent, .referenced.  The
+ * path stores to no entry but its CLOCK referenced bit, and only when it
+ * is clear; it counts its hits in per-thread stripes (MapCacheHitStripe).
  */
 
 #include "qemu/osdep.h"
