@@ -121,19 +121,26 @@
  * when none is in flight, and queues itself again while a stamp waits
  * for it; never once teardown began (MapCache.gp_stopped).
  *
+ * The limit
+ * ---------
  * At the limit a miss first evicts the least recently used unread
  * entries, counting live plus pending bytes, then evicts more, into
- * call_rcu(), until the live bytes fit (mapcache_make_room_locked()).  A
- * mapping refused with ENOMEM evicts every entry that may be unmapped
- * now and is retried once, even if there was none; a second failure
- * exits with a message naming the address, the size and the errno.
+ * call_rcu(), until the live bytes fit (mapcache_make_room_locked()).  If
+ * live plus pending bytes still leave no room for whole buckets, the miss
+ * maps only the pages its request touches (to the end of its bucket for
+ * a request of size 0, whose caller may use the rest of it): under
+ * pressure a range costs its pages, not a bucket.  A mapping refused with
+ * ENOMEM evicts every entry that may be unmapped now and is retried once,
+ * even if there was none; a second failure exits with a message naming
+ * the address, the size and the errno.
  *
- * What bounds the pending bytes, then, is how many entries readers were
- * handed unpinned within one grace period: a lock0 miss per bucket.  A
- * caller that makes lock0 misses over more than the limit inside one read
- * section, or while the BQL keeps the RCU thread from running callbacks,
- * takes the cache past its limit, and this is counted (over_limit); no
- * pointer is unmapped under it.
+ * What bounds live plus pending bytes beyond the limit, then, is what
+ * readers were handed unpinned within one grace period: the pages of
+ * each lock0 miss made while nothing could be evicted.  A caller that
+ * makes such misses inside one long read section, or while the BQL keeps
+ * QEMU's RCU thread from running callbacks, takes the cache past its
+ * limit by those pages, and this is counted (over_limit); no pointer is
+ * unmapped under it.
  *
  * Threads
  * -------
@@ -238,7 +245,8 @@ typedef struct MapCacheEntry {
     MapCacheBucket *bucket;         /* NULL once detached */
     hwaddr index;             /* first bucket mapped */
     uint8_t *vaddr_base;
-    size_t size;                    /* whole buckets */
+    size_t start;                   /* of the range, from the bucket base */
+    size_t size;                    /* whole buckets, but under pressure */
     unsigned long *valid_mapping;   /* bit set if the page is mapped; */
                                     /* NULL when every page is */
     uint32_t pin_count;             /* lock1 requests not invalidated yet */
@@ -355,9 +363,11 @@ typedef struct MapCacheRequest {
     /* Derived by mapcache_request_init(). */
     hwaddr index;                   /* first bucket */
     size_t offset;                  /* of @phys_addr in the first bucket */
-    size_t map_size;                /* bytes an entry must map */
-    unsigned long first_page;       /* pages touched, from the entry base */
-    unsigned long nr_pages;
+    size_t map_size;                /* whole buckets that hold @end */
+    size_t end;                     /* the last page an entry must map */
+                                    /* ends here, from the bucket base */
+    unsigned long first_page;       /* pages touched, from the bucket */
+    unsigned long nr_pages;         /* base */
 } MapCacheRequest;
 
 static MapCache *mapcache;
@@ -396,6 +406,13 @@ static hwaddr mapcache_bucket_addr(const MapCache *mc, hwaddr index)
     return index << mc->bucket_shift;
 }
 
+/* Guest address of the first page @entry maps. */
+static hwaddr mapcache_entry_addr(const MapCache *mc,
+                                  const MapCacheEntry *entry)
+{
+    return mapcache_bucket_addr(mc, entry->index) + entry->start;
+}
+
 /* The recent slot of bucket @index: by index modulo the number of slots. */
 static MapCacheEntry **mapcache_recent_slot(MapCache *mc, hwaddr index)
 {
@@ -430,9 +447,13 @@ static bool mapcache_request_init(const MapCache *mc, MapCacheRequest *req,
         req->map_size = ROUND_UP(req->offset + size,
                                  mapcache_bucket_size(mc));
         req->nr_pages = DIV_ROUND_UP(in_page + size, XC_PAGE_SIZE);
+        req->end = (req->first_page + req->nr_pages) << XC_PAGE_SHIFT;
     } else {
+        /* Only the first page is checked, but upstream's callers */
+        /* may use the rest of the bucket. */
         req->map_size = mapcache_bucket_size(mc);
         req->nr_pages = 1;
+        req->end = req->map_size;
     }
     return true;
 }
@@ -472,8 +493,18 @@ static bool mapcache_entry_serves(const MapCacheEntry *entry,
                                   const MapCacheRequest *req)
 {
     return entry->index == req->index &&
-           entry->size >= req->map_size &&
-           mapcache_pages_valid(entry, req->first_page, req->nr_pages);
+           entry->start <= req->offset &&
+           entry->start + entry->size >= req->end &&
+           mapcache_pages_valid(entry,
+                                req->first_page - mapcache_pages(entry->start),
+                                req->nr_pages);
+}
+
+/* The pointer @entry, which serves @req, gives for it. */
+static uint8_t *mapcache_entry_ptr(const MapCacheEntry *entry,
+                                   const MapCacheRequest *req)
+{
+    return entry->vaddr_base + (req->offset - entry->start);
 }
 
 /*
@@ -493,7 +524,7 @@ static bool mapcache_entry_is_dummy_for(const MapCacheEntry *entry,
                                         const MapCacheRequest *req)
 {
     return entry->dummy && entry->index == req->index &&
-           entry->size == req->map_size;
+           entry->start == 0 && entry->size == req->map_size;
 }
 
 static G_NORETURN void mapcache_fatal(MapCache *mc, const char *what,
@@ -688,7 +719,7 @@ static void mapcache_unmap_range(MapCache *mc, MapCacheEntry *entry)
                                     mapcache_pages(entry->size));
     }
     if (rc) {
-        mapcache_fatal(mc, "unmapping", mapcache_bucket_addr(mc, entry->index),
+        mapcache_fatal(mc, "unmapping", mapcache_entry_addr(mc, entry),
                        entry->size, errno);
     }
     entry->unmapped = true;
@@ -910,10 +941,10 @@ static void mapcache_evict_lru_locked(MapCache *mc, size_t size)
 
 /*
  * Make room for @size more bytes: evict what no reader can point into,
- * then what readers may, into call_rcu().  False if live plus pending
- * bytes still exceed the limit with @size: everything left is pinned,
- * handed out within the current grace period, or pending.  The limit
- * never fails a request.
+ * then what readers may, into call_rcu(), until the live bytes fit.
+ * False if live plus pending bytes still exceed the limit with @size:
+ * everything left is pinned, handed out within the current grace period,
+ * or pending.  The limit never fails a request.
  */
 static bool mapcache_make_room_locked(MapCache *mc, size_t size)
 {
@@ -955,7 +986,8 @@ static void mapcache_recycle_covered_locked(MapCache *mc,
         return;
     }
     QLIST_FOREACH_SAFE(entry, &bucket->chain, chain, next) {
-        if (!entry->pin_count && entry->size <= req->map_size) {
+        if (!entry->pin_count &&
+            entry->start + entry->size <= req->map_size) {
             mc->stats.remaps++;
             mapcache_release_locked(mc, entry);
         }
@@ -982,12 +1014,12 @@ static void mapcache_set_valid_pages(MapCacheEntry *entry, const int *err)
     }
 }
 
-static void *mapcache_map_foreign_once(MapCache *mc, hwaddr index,
-                                       size_t size, void *fixed, int *err)
+static void *mapcache_map_foreign_once(hwaddr addr, size_t size,
+                                       void *fixed, int *err)
 {
     unsigned long i, nr_pages = mapcache_pages(size);
     g_autofree xen_pfn_t *pfns = g_new(xen_pfn_t, nr_pages);
-    hwaddr first_pfn = index << (mc->bucket_shift - XC_PAGE_SHIFT);
+    hwaddr first_pfn = addr >> XC_PAGE_SHIFT;
 
     for (i = 0; i < nr_pages; i++) {
         pfns[i] = first_pfn + i;
@@ -1003,23 +1035,22 @@ static void *mapcache_map_foreign_once(MapCache *mc, hwaddr index,
 }
 
 /*
- * Map @size bytes of guest frames from bucket @index, at @fixed if not
- * NULL; @err gets one status per page.  When the kernel is out of address
+ * Map @size bytes of guest frames from guest address @addr, at @fixed if
+ * not NULL; @err gets one status per page.  When the kernel is out of address
  * space, unmap every entry that may be unmapped now and retry once, even
  * if there was none (the failure may be transient); exit if the retry
  * fails too.
  */
-static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr index,
+static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr addr,
                                          size_t size, void *fixed, int *err)
 {
-    hwaddr addr = mapcache_bucket_addr(mc, index);
-    void *vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
+    void *vaddr = mapcache_map_foreign_once(addr, size, fixed, err);
 
     if (!vaddr && errno == ENOMEM) {
         uint64_t freed = mapcache_evict_unmappable_now_locked(mc);
 
         trace_xen_map_cache_enomem_retry(mc->name, addr, size, freed);
-        vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
+        vaddr = mapcache_map_foreign_once(addr, size, fixed, err);
     }
     if (!vaddr) {
         mapcache_fatal(mc, "mapping guest frames", addr, size, errno);
@@ -1030,9 +1061,10 @@ static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr index,
 static void mapcache_map_ram(MapCache *mc, MapCacheEntry *entry)
 {
     g_autofree int *err = g_new0(int, mapcache_pages(entry->size));
+    hwaddr addr = mapcache_entry_addr(mc, entry);
 
-    entry->vaddr_base = mapcache_map_foreign_locked(mc, entry->index,
-                                                    entry->size, NULL, err);
+    entry->vaddr_base = mapcache_map_foreign_locked(mc, addr, entry->size,
+                                                    NULL, err);
     mapcache_set_valid_pages(entry, err);
 }
 
@@ -1103,10 +1135,18 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
 
     mapcache_recycle_covered_locked(mc, req);
     if (!mapcache_make_room_locked(mc, entry->size)) {
-        mc->stats.over_limit++;
-        trace_xen_map_cache_over_limit(mc->name, req->phys_addr, entry->size,
-                                       mc->live_bytes,
-                                       qatomic_read(&mc->pending_bytes));
+        if (!req->dummy && !mc->grants && req->map_size <= mc->max_size) {
+            /* Under pressure: see "Grace periods" at the top. */
+            entry->start = mapcache_pages(req->offset) << XC_PAGE_SHIFT;
+            entry->size = req->end - entry->start;
+            mc->stats.partial_mappings++;
+        }
+        if (!mapcache_make_room_locked(mc, entry->size)) {
+            mc->stats.over_limit++;
+            trace_xen_map_cache_over_limit(mc->name, req->phys_addr,
+                                           entry->size, mc->live_bytes,
+                                           qatomic_read(&mc->pending_bytes));
+        }
     }
     if (req->dummy) {
         mapcache_map_dummy(mc, entry, req);
@@ -1371,9 +1411,9 @@ static uint8_t *mapcache_map_locked(MapCache *mc, MapCacheRequest *req)
     mapcache_count_pinned_reuse_locked(mc, entry);
     mapcache_touch_locked(mc, entry, req);
     if (req->pin) {
-        mapcache_pin_locked(mc, entry, entry->vaddr_base + req->offset, req);
+        mapcache_pin_locked(mc, entry, mapcache_entry_ptr(entry, req), req);
     }
-    return entry->vaddr_base + req->offset;
+    return mapcache_entry_ptr(entry, req);
 }
 
 /* Count and trace a request that no mapping can serve. */
@@ -1425,7 +1465,7 @@ static uint8_t *mapcache_hit_lockfree(MapCache *mc, const MapCacheRequest *req)
         qatomic_set(&entry->referenced, true);
     }
     mapcache_count_lockfree_hit(mc);
-    return entry->vaddr_base + req->offset;
+    return mapcache_entry_ptr(entry, req);
 }
 
 /* Creating and finding the caches. */
@@ -1759,15 +1799,15 @@ static bool mapcache_probe_frames_locked(MapCache *mc, MapCacheEntry *dummy,
                                          int *err)
 {
     MapCacheEntry probe = { .size = dummy->size };
+    hwaddr addr = mapcache_bucket_addr(mc, req->index);
     bool valid;
 
-    probe.vaddr_base = mapcache_map_foreign_locked(mc, req->index,
-                                                   probe.size, NULL, err);
+    probe.vaddr_base = mapcache_map_foreign_locked(mc, addr, probe.size,
+                                                   NULL, err);
     if (xenforeignmemory_unmap(xen_fmem, probe.vaddr_base,
                                mapcache_pages(probe.size))) {
-        mapcache_fatal(mc, "unmapping the probe of new frames",
-                       mapcache_bucket_addr(mc, req->index), probe.size,
-                       errno);
+        mapcache_fatal(mc, "unmapping the probe of new frames", addr,
+                       probe.size, errno);
     }
     mapcache_set_valid_pages(&probe, err);
     valid = mapcache_pages_valid(&probe, req->first_page, req->nr_pages);
@@ -1806,8 +1846,8 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
     trace_xen_replace_cache_entry_dummy(old_phys_addr, new_phys_addr);
 
     /* The one in-place replacement: see the top of the file. */
-    mapcache_map_foreign_locked(mc, new_req.index, entry->size,
-                                entry->vaddr_base, err);
+    mapcache_map_foreign_locked(mc, mapcache_bucket_addr(mc, new_req.index),
+                                entry->size, entry->vaddr_base, err);
     mapcache_set_valid_pages(entry, err);
 
     /* The entry moves to the chain of the frames it now maps. */
@@ -2011,6 +2051,7 @@ static const MapCacheInfoField mapcache_info_fields[] = {
     MAPCACHE_INFO_FIELD(7, COUNT, "remaps", remaps),
     MAPCACHE_INFO_FIELD(8, COUNT, "oversize requests served", oversize),
     MAPCACHE_INFO_FIELD(8, COUNT, "mappings past the limit", over_limit),
+    MAPCACHE_INFO_FIELD(8, COUNT, "of pages only", partial_mappings),
     MAPCACHE_INFO_FIELD(9, COUNT, "evictions", evictions),
     MAPCACHE_INFO_FIELD(9, COUNT, "entries flushed", flushed),
     MAPCACHE_INFO_FIELD(10, COUNT, "releases queued", releases_queued),

@@ -59,8 +59,10 @@ typedef enum {
  * @null_returns: requests answered with NULL
  * @oversize: requests served whose mapping alone exceeds the cache limit
  * @over_limit: new mappings made past the cache limit because nothing
- *     could be freed or evicted (everything pinned or handed out within
+ *     could be evicted (everything pinned, or handed out unpinned within
  *     the current RCU grace period)
+ * @partial_mappings: new mappings of only the pages a request touches,
+ *     rather than whole buckets, because the limit left no room
  * @freed_at_once: unpinned mappings unmapped without waiting for a grace
  *     period, because no reader could get a pointer into them without a
  *     pin, or one had passed since a reader last could (grant mappings
@@ -100,6 +102,7 @@ typedef struct XenMapCacheStats {
     uint64_t null_returns;
     uint64_t oversize;
     uint64_t over_limit;
+    uint64_t partial_mappings;
     uint64_t freed_at_once;
     uint64_t freed_by_main_loop;
     uint64_t grace_periods;
