@@ -44,6 +44,8 @@
 
 #include "qemu/osdep.h"
 #include "qemu/bitmap.h"
+#include "qemu/main-loop.h"
+#include "block/aio.h"
 #include "qemu/rcu.h"
 #include "qemu/rcu-manual.h"
 #include "qemu/units.h"
@@ -140,6 +142,7 @@ typedef struct Entry {
     uint64_t size;
     bool dummy;
     bool lock0;             /* ever handed out without a pin */
+    bool queued;            /* left through call_rcu() (in reg.gone) */
 } Entry;
 
 typedef struct Model {
@@ -178,8 +181,11 @@ static struct {
     GArray *at_replace;     /* Entry: live when this op's replace answered */
     bool replace_seen;
     guint call_gone;        /* gone[] from here: during the last call */
+    guint call_made;        /* made[] from here: the same */
     unsigned counts[EV__MAX];   /* during the last call */
 } reg;
+
+static bool model_entry_pinned(Model *m, const uint8_t *base);
 
 static Entry *entry_at(GArray *a, guint i)
 {
@@ -203,12 +209,13 @@ static bool trace_is_ram(size_t nargs, const QemuStandinTraceArg *args)
            !strcmp(args[0].str, "ram");
 }
 
-static void reg_entry_left(uint8_t *base)
+static void reg_entry_left(uint8_t *base, bool queued)
 {
     guint i;
 
     for (i = 0; i < reg.live->len; i++) {
         if (entry_at(reg.live, i)->base == base) {
+            entry_at(reg.live, i)->queued = queued;
             g_array_append_val(reg.gone, *entry_at(reg.live, i));
             g_array_remove_index(reg.live, i);
             return;
@@ -237,9 +244,13 @@ static void fuzz_trace_hook(const char *event, size_t nargs,
         g_array_append_val(reg.made, e);
         g_array_append_val(reg.live, e);
     } else if ((!strcmp(event, "xen_map_cache_free") ||
-                !strcmp(event, "xen_map_cache_release_queued")) &&
+                !strcmp(event, "xen_map_cache_evict")) &&
                trace_is_ram(nargs, args)) {
-        reg_entry_left(trace_ptr(args, 1));
+        /* An eviction handed to the main loop traces nothing more. */
+        reg_entry_left(trace_ptr(args, 1), false);
+    } else if (!strcmp(event, "xen_map_cache_release_queued") &&
+               trace_is_ram(nargs, args)) {
+        reg_entry_left(trace_ptr(args, 1), true);
     } else if (g_str_has_prefix(event, "xen_replace_cache_entry_") &&
                !reg.replace_seen) {
         g_array_set_size(reg.at_replace, 0);
@@ -272,6 +283,7 @@ static void reg_op_start(void)
     g_array_set_size(reg.at_replace, 0);
     reg.replace_seen = false;
     reg.call_gone = 0;
+    reg.call_made = 0;
     memset(reg.counts, 0, sizeof(reg.counts));
 }
 
@@ -280,6 +292,7 @@ static void reg_counts_clear(void)
 {
     memset(reg.counts, 0, sizeof(reg.counts));
     reg.call_gone = reg.gone->len;
+    reg.call_made = reg.made->len;
 }
 
 /* After teardown: no entry is left. */
@@ -389,13 +402,52 @@ static void reg_replaced(uint8_t *base)
     }
 }
 
-/* A lock0 request got a pointer into the entry at @base. */
-static void reg_handed_out_unpinned(uint8_t *base)
+/* The entry in the cache whose range holds @p, or NULL. */
+static Entry *reg_entry_holding(const uint8_t *p)
 {
-    Entry *e = reg_entry(base);
+    guint i;
+
+    for (i = 0; i < reg.live->len; i++) {
+        Entry *e = entry_at(reg.live, i);
+
+        if (p >= e->base && p < e->base + e->size) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* A lock0 request got @p, a pointer into an entry. */
+static void reg_handed_out_unpinned(const uint8_t *p)
+{
+    Entry *e = reg_entry_holding(p);
 
     if (e) {
         e->lock0 = true;
+    }
+}
+
+/*
+ * A new mapping at @index of @map_size bytes (whole buckets) recycles the
+ * unpinned entries there that it covers; those it handed to the main
+ * loop traced nothing (the others did, and are gone already).
+ */
+static void reg_recycled(Model *m, uint64_t index, uint64_t map_size)
+{
+    guint i;
+
+    if (reg.made->len == reg.call_made) {
+        return;     /* no new mapping */
+    }
+    for (i = 0; i < reg.live->len; i++) {
+        Entry *e = entry_at(reg.live, i);
+
+        if (e->index == index && e->size <= map_size &&
+            !model_entry_pinned(m, e->base) &&
+            !entries_find(reg.made, index, e->base, 0, false)) {
+            reg_entry_left(e->base, false);
+            i--;
+        }
     }
 }
 
@@ -413,7 +465,6 @@ typedef struct Fuzz {
     const Op *op;           /* the operation running, for messages */
     bool verbose;
     uint64_t notify_errors; /* of the registrar, before the operation */
-    uint64_t notify_tolerated;  /* notify_calls_tolerated(), the same */
 } Fuzz;
 
 static char *op_format(const Op *op);
@@ -837,34 +888,6 @@ static void check_fake(Fuzz *f)
     }
 }
 
-/*
- * A miss in an IOThread announces its new mapping there, and a grant's
- * last unpin there withdraws it there: the core calls
- * ram_block_notify_add() in the caller's context, and
- * ram_block_notify_remove() too for grants, while it keeps the removes
- * of guest RAM entries to the main thread (mapcache_may_free_here()).
- * A finding (fuzz/README.md), let through while it stands so that the
- * target looks past it: each such call made while the target plays an
- * IOThread may count as one error of the registrar.
- */
-static bool notify_outside_main_thread_tolerated(void)
-{
-    return true;
-}
-
-/* Adds, and removes of grant mappings (smaller than a bucket), so far. */
-static uint64_t notify_calls_tolerated(void)
-{
-    uint64_t n = xen_mapcache_test_notify_count(0, true, NULL, 0);
-    uint64_t pages;
-
-    for (pages = 1; pages <= GRANT_PAGES; pages++) {
-        n += xen_mapcache_test_notify_count(0, false, NULL,
-                                            pages * PAGE_SIZE_4K);
-    }
-    return n;
-}
-
 /* Before an operation: what check_notify() compares with. */
 static void notify_op_start(Fuzz *f)
 {
@@ -872,7 +895,6 @@ static void notify_op_start(Fuzz *f)
 
     xen_mapcache_test_notify_check(&c);
     f->notify_errors = c.errors;
-    f->notify_tolerated = f->m.iothread ? notify_calls_tolerated() : 0;
 }
 
 /*
@@ -882,13 +904,9 @@ static void notify_op_start(Fuzz *f)
 static void check_notify(Fuzz *f)
 {
     XenMapCacheTestNotifyCheck c;
-    uint64_t tolerated = 0;
 
     xen_mapcache_test_notify_check(&c);
-    if (f->m.iothread && notify_outside_main_thread_tolerated()) {
-        tolerated = notify_calls_tolerated() - f->notify_tolerated;
-    }
-    if (c.errors - f->notify_errors > tolerated) {
+    if (c.errors != f->notify_errors) {
         g_autofree char *report = xen_mapcache_test_notify_report();
 
         fail(f, "notify-errors", "%" PRIu64 " RAM block notifier calls "
@@ -946,13 +964,58 @@ typedef enum Release {
 } Release;
 
 /*
- * The last unpin of a guest RAM entry: it goes back among the unpinned
- * entries and stays cached, unless the cache is over its limit, where
- * making room may take it (or others) out.
+ * The last unpin of a guest RAM entry: a dummy goes once incoming
+ * migration has ended; any other entry goes back among the unpinned ones
+ * and stays cached, unless the cache is over its limit, where making room
+ * may take it (or others) out.
  */
-static Release release_at_last_unpin(const Entry *e, bool over_limit)
+static Release release_at_last_unpin(const Model *m, const Entry *e,
+                                     bool over_limit)
 {
+    if (e && e->dummy && !m->inmigrate) {
+        return RELEASE_MUST;
+    }
     return over_limit ? RELEASE_MAY : RELEASE_NEVER;
+}
+
+/* A dummy serves requests during incoming migration only. */
+static bool dummy_serves(const Model *m)
+{
+    return m->inmigrate;
+}
+
+/*
+ * Unmapping an entry that left the cache waits for a grace period only
+ * if a reader may point into it: it was handed out unpinned.
+ */
+static Release release_waits_for_grace_period(const Entry *e)
+{
+    return e->lock0 ? RELEASE_MAY : RELEASE_NEVER;
+}
+
+/*
+ * A mapping refused with ENOMEM: the cache evicts what it may unmap now
+ * and retries once, even if it evicted nothing; a second refusal exits.
+ * One injected ENOMEM is then always answered.
+ */
+static bool enomem_retry_needs_freeable(void)
+{
+    return false;
+}
+
+/* xen_map_cache_init_limit(): 0 (no limit of the user's), or a bucket. */
+static bool init_limit_accepted(uint64_t limit)
+{
+    return !limit || limit >= BUCKET_SIZE;
+}
+
+/*
+ * The limit the cache takes: the cap bounds it, and so would a finite
+ * RLIMIT_AS (lifted as root; the target assumes none).
+ */
+static uint64_t init_limit_effective(uint64_t limit)
+{
+    return limit ? MIN(limit, CACHE_CAP) : CACHE_CAP;
 }
 
 /* Any other unpinned entry, at an unpin: only to make room. */
@@ -981,6 +1044,15 @@ static bool flush_releases_every_unpinned(void)
 
 /* A grace period: every release queued before it has run at its end. */
 static bool grace_period_runs_every_release(void)
+{
+    return true;
+}
+
+/*
+ * The main loop's bottom half: every announcement and every release
+ * handed to it (from an IOThread) is done.
+ */
+static bool main_loop_runs_every_handed_release(void)
 {
     return true;
 }
@@ -1052,8 +1124,10 @@ static void check_unpin_releases(Fuzz *f, const Pin *pin, bool over_limit)
         bool left = reg_left_in_call(pin->entry_base);
 
         check_release(f, "unpin-release", release_at_last_unpin(
-                          e ? e : entries_find(reg.gone, pin->entry_index,
-                                               pin->entry_base, 0, false),
+                          &f->m, e ? e : entries_find(reg.gone,
+                                                      pin->entry_index,
+                                                      pin->entry_base, 0,
+                                                      false),
                           over_limit),
                       pin->entry_base, left, "at its last unpin");
     }
@@ -1095,14 +1169,60 @@ static void check_grace_period_released(Fuzz *f)
         XenMapCacheStats s;
 
         if (xen_map_cache_get_stats(kind, &s) &&
-            (s.pending_ranges || s.pending_bytes ||
-             s.releases_done != s.releases_queued)) {
+            s.releases_done != s.releases_queued) {
             fail(f, "grace-pending", "cache %d: after a grace period, %"
-                 PRIu64 " ranges (0x%" PRIx64 " bytes) still pending, %"
                  PRIu64 " of %" PRIu64 " releases done", kind,
-                 s.pending_ranges, s.pending_bytes, s.releases_done,
-                 s.releases_queued);
+                 s.releases_done, s.releases_queued);
         }
+    }
+}
+
+/* After the main loop ran what it was handed. */
+static void check_main_loop_released(Fuzz *f)
+{
+    XenMapCacheKind kind;
+
+    if (!main_loop_runs_every_handed_release()) {
+        return;
+    }
+    for (kind = 0; kind < XEN_MAPCACHE_KIND__MAX; kind++) {
+        XenMapCacheStats s;
+
+        if (xen_map_cache_get_stats(kind, &s) &&
+            s.pending_ranges != s.releases_queued - s.releases_done) {
+            fail(f, "main-loop-pending", "cache %d: after the main loop "
+                 "ran, %" PRIu64 " ranges pending, %" PRIu64 " of them "
+                 "waiting for a grace period", kind, s.pending_ranges,
+                 s.releases_queued - s.releases_done);
+        }
+    }
+}
+
+/* After every operation: how the entries that left were unmapped. */
+static void check_release_kinds(Fuzz *f)
+{
+    guint i;
+
+    for (i = 0; i < reg.gone->len; i++) {
+        const Entry *e = entry_at(reg.gone, i);
+
+        if (e->queued) {
+            check_release(f, "release-waited",
+                          release_waits_for_grace_period(e), e->base, true,
+                          "through call_rcu(), never handed out unpinned");
+        }
+    }
+}
+
+/* After every operation: the entries followed are the cache's. */
+static void check_registry(Fuzz *f)
+{
+    XenMapCacheStats s;
+
+    if (xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &s) &&
+        s.entries != reg.live->len) {
+        fail(f, "registry", "the cache has %" PRIu64 " entries, its trace "
+             "events say %u", s.entries, reg.live->len);
     }
 }
 
@@ -1289,7 +1409,7 @@ static bool oracle_init_limit(Fuzz *f, uint64_t limit)
 {
     Error *err = NULL;
     bool ok = xen_map_cache_init_limit(NULL, NULL, limit, &err);
-    bool want = limit >= BUCKET_SIZE;
+    bool want = init_limit_accepted(limit);
 
     if (ok != want || !ok != !!err) {
         fail(f, "init-limit", "init_limit(0x%" PRIx64 ") returned %d "
@@ -1300,10 +1420,11 @@ static bool oracle_init_limit(Fuzz *f, uint64_t limit)
         error_free(err);
     }
     if (ok && cache_stats(XEN_MAPCACHE_RAM).limit_bytes !=
-              MIN(limit, CACHE_CAP)) {
+              init_limit_effective(limit)) {
         fail(f, "init-limit-cap", "limit 0x%" PRIx64 " became 0x%" PRIx64
              ", expected 0x%" PRIx64, limit,
-             cache_stats(XEN_MAPCACHE_RAM).limit_bytes, MIN(limit, CACHE_CAP));
+             cache_stats(XEN_MAPCACHE_RAM).limit_bytes,
+             init_limit_effective(limit));
     }
     if (!ok && xen_map_cache_get_stats(XEN_MAPCACHE_RAM,
                                        &(XenMapCacheStats) {})) {
@@ -1319,12 +1440,12 @@ static void run_init(Fuzz *f, const Op *op)
     run_fini(f, op);
     model_set_holes(&f->m, op->a[INIT_HOLES]);
     fake_set_holes(&f->m, op->a[INIT_HOLES]);
-    if (bad != UINT64_MAX && !oracle_init_limit(f, bad)) {
+    if (bad != UINT64_MAX && oracle_init_limit(f, bad)) {
         xen_map_cache_fini();
     }
     xen_mapcache_test_get_counts(&f->m.notify_at_init);
     f->m.up = oracle_init_limit(f, limit);
-    f->m.limit = MIN(limit, CACHE_CAP);
+    f->m.limit = init_limit_effective(limit);
 }
 
 /* --- map: xen_map_cache() on guest RAM or another RAM block --- */
@@ -1408,19 +1529,21 @@ static uint64_t gen_lock(Fuzz *f)
 }
 
 /*
- * ENOMEM is injected only where the model knows that the cache can free
- * an entry, so that the answer is known: the retry succeeds (with
- * nothing freeable the cache exits, which the unit tests check).  Right
- * after a "freeable" operation made one, in the main thread (elsewhere
- * the cache frees nothing at once), the next operation may inject, at
- * another bucket, if the request cannot make the cache free that entry
- * to stay within its limit first.
+ * One ENOMEM is injected only where the answer is known: the retry
+ * succeeds.  If the retry needs something freed first
+ * (enomem_retry_needs_freeable()), only right after a "freeable"
+ * operation made such an entry, in the main thread (elsewhere the cache
+ * frees nothing at once), at another bucket, if the request cannot make
+ * the cache free that entry to stay within its limit first.
  */
 static bool may_inject_enomem(Fuzz *f, uint64_t addr, uint64_t size)
 {
     XenMapCacheStats s = cache_stats(XEN_MAPCACHE_RAM);
     uint64_t len;
 
+    if (!enomem_retry_needs_freeable()) {
+        return true;
+    }
     return f->m.freeable && !f->m.iothread &&
            addr >> BUCKET_SHIFT != f->m.freeable_index &&
            request_len(addr, size, &len) &&
@@ -1463,7 +1586,8 @@ static Expect expect_ram(Fuzz *f, uint64_t addr, uint64_t size)
     }
     span = span_bytes(addr, len, BUCKET_SIZE);
     e.over_limit = span > m->limit;
-    dummy = reg_dummy(addr >> BUCKET_SHIFT, NULL, span, false);
+    dummy = dummy_serves(m) &&
+            reg_dummy(addr >> BUCKET_SHIFT, NULL, span, false);
     if (model_invalid(m, addr, len)) {
         e.why = m->inmigrate ? "hole: a dummy" :
                 dummy ? "hole: the dummy there" : "hole";
@@ -1611,6 +1735,10 @@ static void run_map(Fuzz *f, const Op *op)
                       op->a[MAP_WRITE]);
     enomem_done(&e, op->a[MAP_ENOMEM], injected);
     after = all_stats();
+    if (!e.nothing_mapped) {
+        reg_recycled(&f->m, addr >> BUCKET_SHIFT,
+                     span_bytes(addr, len, BUCKET_SIZE));
+    }
     oracle_map_answer(f, "map", &e, addr, size, p);
     check_map_counters(f, "map", &e, lock, &before, &after, &fake_before, p);
     if (!p || (!e.may_real && !e.may_dummy)) {
@@ -1621,12 +1749,14 @@ static void run_map(Fuzz *f, const Op *op)
         *p = dummy_mark(p);
     }
     if (!lock) {
-        reg_handed_out_unpinned(p - (addr & (BUCKET_SIZE - 1)));
+        reg_handed_out_unpinned(p);
     } else {
+        const Entry *entry = reg_entry_holding(p);
         Pin pin = {
             .ptr = p, .ram_addr = addr, .gaddr = addr, .len = len,
             .entry_index = addr >> BUCKET_SHIFT,
-            .entry_base = p - (addr & (BUCKET_SIZE - 1)),
+            .entry_base = entry ? entry->base :
+                                  p - (addr & (BUCKET_SIZE - 1)),
             .kind = XEN_MAPCACHE_RAM, .dma = op->a[MAP_DMA],
             .dummy_base = dummy_base,
         };
@@ -1951,8 +2081,12 @@ static void run_held(Fuzz *f, const Op *op)
     int token;
 
     WITH_RCU_READ_LOCK_GUARD() {
+        reg_counts_clear();
         p = xen_map_cache(&xen_mapcache_test_ram_mr, addr, op->a[1], 0, 0,
                           false, false);
+        reg_recycled(&f->m, addr >> BUCKET_SHIFT,
+                     span_bytes(addr, len, BUCKET_SIZE));
+        reg_handed_out_unpinned(p);
         if (!p) {
             fail(f, span_bytes(addr, len, BUCKET_SIZE) > f->m.limit ?
                  "held-null-oversize" : "held-null",
@@ -1970,7 +2104,6 @@ static void run_held(Fuzz *f, const Op *op)
             }
             return;
         }
-        reg_handed_out_unpinned(p - (addr & (BUCKET_SIZE - 1)));
         token = fake_xen_reader_enter(p, len);
         if (wrong_ram_bytes(p, addr, len)) {
             fail(f, "held-wrong-bytes-before", "lock0 pointer %p for 0x%"
@@ -2029,7 +2162,9 @@ static void gen_replace(Fuzz *f, Op *op)
      * fails.  Every dummy left is pinned then (the operation flushed the
      * others).
      */
-    op->a[REPLACE_ENOMEM] = in_bool(f) && f->m.freeable && !f->m.iothread;
+    op->a[REPLACE_ENOMEM] = in_bool(f) &&
+                            (!enomem_retry_needs_freeable() ||
+                             (f->m.freeable && !f->m.iothread));
 }
 
 static bool dummy_pinned(Model *m, const Entry *d)
@@ -2198,6 +2333,21 @@ static void run_thread(Fuzz *f, const Op *op)
     xen_mapcache_test_set_in_main_thread(!f->m.iothread);
 }
 
+/*
+ * The main loop runs the bottom halves scheduled for it (what IOThreads
+ * handed it), with the BQL: qemu_in_main_thread() is true there.
+ */
+static void run_main_loop(Fuzz *f, const Op *op)
+{
+    xen_mapcache_test_set_in_main_thread(true);
+    while (aio_poll(qemu_get_aio_context(), false)) {
+        /* bottom halves scheduled by those that ran */
+    }
+    xen_mapcache_test_set_in_main_thread(!f->m.iothread);
+    check_main_loop_released(f);
+    check_all_pins(f);
+}
+
 static void run_check(Fuzz *f, const Op *op)
 {
     check_all_pins(f);
@@ -2361,6 +2511,7 @@ static const OpType op_types[] = {
     { "thread", { "iothread" }, gen_thread, run_thread },
     { "check", { NULL }, NULL, run_check },
     { "grace", { NULL }, NULL, run_grace },
+    { "mainloop", { NULL }, NULL, run_main_loop },
     /* then a map or a replace may inject ENOMEM */
     { "freeable", { "addr", "flush", "referenced" }, gen_freeable,
       run_freeable },
@@ -2417,6 +2568,8 @@ static void run_op(Fuzz *f, const Op *op)
     }
     check_fake(f);
     check_notify(f);
+    check_registry(f);
+    check_release_kinds(f);
     f->op = NULL;
 }
 
@@ -2481,6 +2634,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     qemu_standin_trace_hook = fuzz_trace_hook;
+    qemu_init_main_loop(&error_abort);
     fake_xen_init(RAM_BYTES, GRANT_PAGES);
     return 0;
 }
