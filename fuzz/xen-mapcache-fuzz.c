@@ -139,6 +139,7 @@ typedef struct Pin {
 typedef struct Entry {
     uint64_t index;         /* bucket index it was made for */
     uint8_t *base;
+    uint64_t start;         /* offset in its bucket of what it maps */
     uint64_t size;
     bool dummy;
     bool lock0;             /* ever handed out without a pin */
@@ -392,13 +393,17 @@ static GArray *reg_dummies(bool at_replace)
     return copy;
 }
 
-/* A replace gave the dummy at @base real frames: it is no dummy now. */
-static void reg_replaced(uint8_t *base)
+/*
+ * A replace gave the dummy at @base the frames of bucket @index: it is no
+ * dummy now, and in the chain of @index.
+ */
+static void reg_replaced(uint8_t *base, uint64_t index)
 {
     Entry *e = reg_entry(base);
 
     if (e) {
         e->dummy = false;
+        e->index = index;
     }
 }
 
@@ -428,12 +433,17 @@ static void reg_handed_out_unpinned(const uint8_t *p)
 }
 
 /*
- * A new mapping at @index of @map_size bytes (whole buckets) recycles the
- * unpinned entries there that it covers; those it handed to the main
- * loop traced nothing (the others did, and are gone already).
+ * After a guest RAM request at @addr whose whole buckets are @map_size
+ * bytes.  An entry it made maps those buckets, or under pressure only
+ * the pages the request touches, from the first one's: then its size
+ * differs.  A new mapping recycles the unpinned entries of its bucket
+ * that it covers; those it handed to the main loop traced nothing (the
+ * others did, and are gone already).
  */
-static void reg_recycled(Model *m, uint64_t index, uint64_t map_size)
+static void reg_after_map(Model *m, uint64_t addr, uint64_t map_size)
 {
+    uint64_t index = addr >> BUCKET_SHIFT;
+    uint64_t first_page = addr & (BUCKET_SIZE - 1) & ~(PAGE_SIZE_4K - 1);
     guint i;
 
     if (reg.made->len == reg.call_made) {
@@ -442,7 +452,15 @@ static void reg_recycled(Model *m, uint64_t index, uint64_t map_size)
     for (i = 0; i < reg.live->len; i++) {
         Entry *e = entry_at(reg.live, i);
 
-        if (e->index == index && e->size <= map_size &&
+        if (e->index == index && !e->dummy && e->size != map_size &&
+            entries_find(reg.made, index, e->base, 0, false)) {
+            e->start = first_page;
+        }
+    }
+    for (i = 0; i < reg.live->len; i++) {
+        Entry *e = entry_at(reg.live, i);
+
+        if (e->index == index && e->start + e->size <= map_size &&
             !model_entry_pinned(m, e->base) &&
             !entries_find(reg.made, index, e->base, 0, false)) {
             reg_entry_left(e->base, false);
@@ -1736,8 +1754,7 @@ static void run_map(Fuzz *f, const Op *op)
     enomem_done(&e, op->a[MAP_ENOMEM], injected);
     after = all_stats();
     if (!e.nothing_mapped) {
-        reg_recycled(&f->m, addr >> BUCKET_SHIFT,
-                     span_bytes(addr, len, BUCKET_SIZE));
+        reg_after_map(&f->m, addr, span_bytes(addr, len, BUCKET_SIZE));
     }
     oracle_map_answer(f, "map", &e, addr, size, p);
     check_map_counters(f, "map", &e, lock, &before, &after, &fake_before, p);
@@ -2084,8 +2101,7 @@ static void run_held(Fuzz *f, const Op *op)
         reg_counts_clear();
         p = xen_map_cache(&xen_mapcache_test_ram_mr, addr, op->a[1], 0, 0,
                           false, false);
-        reg_recycled(&f->m, addr >> BUCKET_SHIFT,
-                     span_bytes(addr, len, BUCKET_SIZE));
+        reg_after_map(&f->m, addr, span_bytes(addr, len, BUCKET_SIZE));
         reg_handed_out_unpinned(p);
         if (!p) {
             fail(f, span_bytes(addr, len, BUCKET_SIZE) > f->m.limit ?
@@ -2225,7 +2241,7 @@ static void model_dummy_replaced(Model *m, const Entry *d, uint64_t new_addr)
             pin->dummy_base = NULL;
         }
     }
-    reg_replaced(d->base);
+    reg_replaced(d->base, new_addr >> BUCKET_SHIFT);
 }
 
 /* Does the new range fit the dummy, and is every page of it valid? */
@@ -2493,7 +2509,11 @@ static void run_freeable(Fuzz *f, const Op *op)
 }
 
 
-/* --- the table: opcode = first byte modulo its size --- */
+/*
+ * --- the table: opcode = first byte modulo its size ---
+ *
+ * New operations go last: the opcodes of the kept inputs must not change.
+ */
 
 static const OpType op_types[] = {
     { "init", { "limit", "badlimit", "holes" }, gen_init, run_init },
