@@ -1902,7 +1902,10 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
         trace_xen_replace_cache_entry_could_not_update_entry(old_phys_addr);
         return NULL;
     }
-    /* Out of address space, the mappings below free what they may: not it. */
+    /*
+     * The mappings below may run out of address space and then evict
+     * what they can: a pin keeps the dummy out of their reach.
+     */
     mapcache_add_pin_locked(mc, entry);
     if (!mapcache_probe_frames_locked(mc, entry, &new_req, err)) {
         mapcache_drop_pins_locked(mc, entry, 1);
