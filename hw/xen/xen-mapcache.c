@@ -129,9 +129,9 @@
  * live plus pending bytes still leave no room for whole buckets, the miss
  * maps only the pages its request touches (to the end of its bucket for
  * a request of size 0, whose caller may use the rest of it): under
- * pressure a range costs its pages, not a bucket.  Such mappings are not
- * announced to the RAM block notifiers: they are small and go as soon as
- * they may, and an unannounced range may be unmapped in any thread.  A mapping refused with
+ * pressure a range costs its pages, not a bucket.  Off the main loop
+ * such mappings are not announced to the RAM block notifiers, so that
+ * they may be unmapped there at once.  A mapping refused with
  * ENOMEM evicts every entry that may be unmapped now and is retried once,
  * even if there was none; a second failure exits with a message naming
  * the address, the size and the errno.
@@ -257,6 +257,7 @@ typedef struct MapCacheEntry {
     bool lent;                      /* mapcache_hit_lockfree() may hand */
                                     /* it out: see top */
     bool announced;                 /* ram_block_notify_add() has run */
+    bool announce_queued;           /* in MapCache.to_announce */
     bool unmapped;                  /* only its notifier removal is left */
     bool pages_only;                /* mapped under pressure: see top */
     bool dummy;                     /* anonymous stand-in, see top */
@@ -761,14 +762,18 @@ static void mapcache_wake_main_loop_locked(MapCache *mc)
 /*
  * Announce a new mapping to the RAM block notifiers, here or from the
  * main loop.  Dummies are not announced: see xen_replace_cache_entry().
+ * Nor are mappings of pages only made off the main loop: they are small
+ * and short-lived, and an unannounced range may be unmapped anywhere
+ * (see "Threads" at the top).
  */
 static void mapcache_announce_locked(MapCache *mc, MapCacheEntry *entry)
 {
     if (mapcache_may_notify_here()) {
         ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
         entry->announced = true;
-    } else {
+    } else if (!entry->pages_only) {
         QTAILQ_INSERT_TAIL(&mc->to_announce, entry, announce);
+        entry->announce_queued = true;
         mapcache_wake_main_loop_locked(mc);
     }
 }
@@ -780,10 +785,10 @@ static void mapcache_take_out_locked(MapCache *mc, MapCacheEntry *entry)
     mapcache_chain_remove_locked(mc, entry);
     QTAILQ_REMOVE(&mc->lru, entry, lru);
     mapcache_forget_recent_locked(mc, entry);
-    if (!entry->announced && !entry->dummy && !entry->pages_only &&
-        !entry->unmapped) {
-        /* Its announcement is still queued: it never reached a notifier. */
+    if (entry->announce_queued) {
+        /* It never reached a notifier, and now never will. */
         QTAILQ_REMOVE(&mc->to_announce, entry, announce);
+        entry->announce_queued = false;
     }
     mc->live_bytes -= entry->size;
     mc->stats.entries--;
@@ -838,6 +843,7 @@ static void mapcache_run_main_loop_work_locked(MapCache *mc)
 
     while ((entry = QTAILQ_FIRST(&mc->to_announce))) {
         QTAILQ_REMOVE(&mc->to_announce, entry, announce);
+        entry->announce_queued = false;
         ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
         entry->announced = true;
     }
@@ -1213,7 +1219,7 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
     } else {
         mapcache_map_ram(mc, entry, req);
     }
-    if (!entry->dummy && !entry->pages_only) {
+    if (!entry->dummy) {
         mapcache_announce_locked(mc, entry);
     }
     mapcache_insert_locked(mc, entry);
@@ -1896,7 +1902,10 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
         trace_xen_replace_cache_entry_could_not_update_entry(old_phys_addr);
         return NULL;
     }
-    /* Out of address space, the mappings below free what they may: not it. */
+    /*
+     * The mappings below may run out of address space and then evict
+     * what they can: a pin keeps the dummy out of their reach.
+     */
     mapcache_add_pin_locked(mc, entry);
     if (!mapcache_probe_frames_locked(mc, entry, &new_req, err)) {
         mapcache_drop_pins_locked(mc, entry, 1);
