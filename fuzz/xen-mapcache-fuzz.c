@@ -151,6 +151,8 @@ typedef struct Model {
     uint64_t limit;         /* the effective one */
     bool inmigrate;
     bool iothread;          /* qemu_in_main_thread() is false */
+    /* A grant unpinned off the main loop waits for its notifier removal. */
+    bool grant_removal_deferred;
     unsigned long *holes;   /* RAM_PAGES bits */
     GArray *pins;           /* Pin; a pointer pinned twice is there twice */
     /*
@@ -483,6 +485,7 @@ typedef struct Fuzz {
     const Op *op;           /* the operation running, for messages */
     bool verbose;
     uint64_t notify_errors; /* of the registrar, before the operation */
+    bool notify_grant_removal_deferred;     /* the same */
 } Fuzz;
 
 static char *op_format(const Op *op);
@@ -651,6 +654,7 @@ static void model_reset(Model *m)
     m->nr_stale = 0;
     m->inmigrate = false;
     m->iothread = false;
+    m->grant_removal_deferred = false;
 }
 
 /*
@@ -913,6 +917,22 @@ static void notify_op_start(Fuzz *f)
 
     xen_mapcache_test_notify_check(&c);
     f->notify_errors = c.errors;
+    f->notify_grant_removal_deferred = f->m.grant_removal_deferred;
+}
+
+/*
+ * A grant mapping released off the main loop is unmapped at once and
+ * withdrawn from the notifiers later, by the main loop (the one ordering
+ * the core's top comment says it cannot keep).  Until then the kernel
+ * may give its address to a new mapping, whose announcement the
+ * registrar sees as an add of a range still registered, and whose
+ * registration the late removal then withdraws: a finding
+ * (fuzz/README.md, fuzz/corpus/finding-grant-removal-after-reuse), let
+ * through while a removal is deferred so that the target looks past it.
+ */
+static bool notify_reuse_before_grant_removal_tolerated(bool deferred)
+{
+    return deferred;
 }
 
 /*
@@ -924,7 +944,10 @@ static void check_notify(Fuzz *f)
     XenMapCacheTestNotifyCheck c;
 
     xen_mapcache_test_notify_check(&c);
-    if (c.errors != f->notify_errors) {
+    if (c.errors != f->notify_errors &&
+        !notify_reuse_before_grant_removal_tolerated(
+            f->notify_grant_removal_deferred ||
+            f->m.grant_removal_deferred)) {
         g_autofree char *report = xen_mapcache_test_notify_report();
 
         fail(f, "notify-errors", "%" PRIu64 " RAM block notifier calls "
@@ -2014,6 +2037,8 @@ static void run_unmap(Fuzz *f, const Op *op)
     check_events(f, "unmap", &e);
     if (known) {
         model_forget_pin(&f->m, p);
+        f->m.grant_removal_deferred |= pin.kind != XEN_MAPCACHE_RAM &&
+                                       f->m.iothread;
         check_unpin_releases(f, &pin, over_limit);
         check_grants_released(f);
     } else if (memcmp(before, after, sizeof(before))) {
@@ -2360,6 +2385,7 @@ static void run_main_loop(Fuzz *f, const Op *op)
         /* bottom halves scheduled by those that ran */
     }
     xen_mapcache_test_set_in_main_thread(!f->m.iothread);
+    f->m.grant_removal_deferred = false;
     check_main_loop_released(f);
     check_all_pins(f);
 }
