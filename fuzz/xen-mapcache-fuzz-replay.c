@@ -9,9 +9,7 @@
  */
 
 #include "qemu/osdep.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "xen-mapcache-fuzz.h"
 
 static gint compare_names(gconstpointer a, gconstpointer b)
 {

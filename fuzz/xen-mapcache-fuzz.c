@@ -17,16 +17,17 @@
  *
  * The input shape.  The first bytes are the arguments of "init"; then
  * each operation is one opcode byte (modulo the number of operations)
- * followed by the arguments that operation reads, each of a fixed size,
- * little-endian; the input ends where the bytes do (arguments past the
- * end read as zero), or after OPS_MAX operations, and every input ends
- * with the teardown checks (every pin dropped, xen_map_cache_fini(),
- * nothing left mapped or announced).  Most arguments are a class byte
- * and a value, as the old random generators drew them: "an address near
- * 2^64", "a size around one bucket", "a pinned pointer, its middle, one
- * past its end"; one class of each takes a raw 64-bit value, so that any
- * argument can be written and libFuzzer's comparison feedback reaches
- * exact values.  See fuzz/README.md for why this shape.
+ * followed by the arguments that operation reads, little-endian, each
+ * as wide as its range needs; the input ends where the bytes do
+ * (arguments past the end read as zero), or after OPS_MAX operations, and
+ * every input ends with the teardown checks (every pin dropped,
+ * xen_map_cache_fini(), nothing left mapped or announced).  Most
+ * arguments are a class byte and a value, the classes being where the
+ * contract has its edges: "an address near 2^64", "a size around one
+ * bucket", "a pinned pointer, its middle, one past its end"; the decoders
+ * (gen_*()) know them.  One class of each takes a raw 64-bit value, so
+ * that any argument can be written and libFuzzer's comparison feedback
+ * reaches exact values.  See fuzz/README.md for why this shape.
  *
  * Deterministic: the target links the manual RCU (qemu-standin/
  * rcu-manual.c), so no thread runs but the caller's, and grace periods
@@ -56,6 +57,7 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 #include "trace.h"
+#include "xen-mapcache-fuzz.h"
 
 #define BUCKET_SHIFT 20
 #define BUCKET_SIZE ((uint64_t)1 << BUCKET_SHIFT)
@@ -740,8 +742,10 @@ static XenMapCacheStats cache_stats(XenMapCacheKind kind)
     return s;
 }
 
-/* The counters of every cache, summed: which cache answers bad input is
- * not part of the contract. */
+/*
+ * The counters of every cache, summed: which cache answers bad input is
+ * not part of the contract.
+ */
 static XenMapCacheStats all_stats(void)
 {
     XenMapCacheStats sum = { 0 };
@@ -774,6 +778,7 @@ static XenMapCacheKind grant_kind(bool is_write)
 /* Read a byte the compiler cannot drop: a dummy must be readable. */
 static void touch(const uint8_t *p)
 {
+    /* volatile: the read must happen, its value is not used */
     (void)*(const volatile uint8_t *)p;
 }
 
@@ -2668,9 +2673,6 @@ static void fuzz_cleanup(Fuzz *f)
     g_hash_table_destroy(f->m.taken);
     reg_free();
 }
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
  * The fake is set up once: filling the frames that each input maps anew
