@@ -42,7 +42,7 @@ rate=$(cat fuzz-*.log 2>/dev/null |
        sed -n 's/^stat::average_exec_per_sec: *//p' |
        awk '{ n += $1 } END { print n + 0 }')
 for log in fuzz-*.log; do
-    [ -f "$log" ] && echo "# $log: $(grep -E '^#[0-9]+ +DONE' "$log" |
+    [ -f "$log" ] && echo "# $log: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" |
                                       tail -1)"
 done
 crashes=$(find "$out/artifacts" -type f | wc -l)
