@@ -2,9 +2,9 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  * Copyright (c) 2026 The xen-mapcache authors
  *
- * Standalone stand-in for QEMU's qemu/main-loop.h: just the main loop's
- * AioContext, for code that schedules bottom halves, and
- * qemu_in_main_thread().
+ * Standalone stand-in for QEMU's qemu/main-loop.h: the main loop's
+ * AioContext, for code that schedules bottom halves, the Big QEMU Lock
+ * (BQL) with QEMU 9.2's names and signatures, and qemu_in_main_thread().
  */
 
 #ifndef QEMU_MAIN_LOOP_H
@@ -29,5 +29,29 @@ AioContext *qemu_get_aio_context(void);
  * (the mapcache's test stubs do, under the tests' control).
  */
 bool qemu_in_main_thread(void);
+
+/**
+ * bql_locked: Return lock status of the Big QEMU Lock (BQL)
+ *
+ * Returns true if the calling thread holds the BQL.
+ */
+bool bql_locked(void);
+
+/**
+ * bql_lock: Lock the Big QEMU Lock (BQL).
+ *
+ * QEMU's main loop holds it but while it waits for events; the RCU
+ * thread holds it while it runs call_rcu() callbacks; IOThreads never
+ * take it.  Not recursive: taking it twice aborts.
+ */
+#define bql_lock() bql_lock_impl(__FILE__, __LINE__)
+void bql_lock_impl(const char *file, int line);
+
+/**
+ * bql_unlock: Unlock the Big QEMU Lock (BQL).
+ *
+ * The calling thread must hold it.
+ */
+void bql_unlock(void);
 
 #endif /* QEMU_MAIN_LOOP_H */

@@ -1,0 +1,46 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (c) 2026 The xen-mapcache authors
+ *
+ * Standalone stand-in for the Big QEMU Lock of QEMU's system/cpus.c:
+ * bql_lock(), bql_unlock() and bql_locked().
+ *
+ * As in QEMU, the BQL is a plain (non-recursive) mutex plus a per-thread
+ * flag saying whether this thread holds it; taking it twice, or
+ * releasing it unheld, aborts.  QEMU's main loop holds it except while
+ * it waits for events, and the RCU thread takes it to run call_rcu()
+ * callbacks (qemu-standin/rcu.c); IOThreads never hold it.  Tests take
+ * it as the main loop does.
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/main-loop.h"
+#include "qemu/thread.h"
+
+/*
+ * The lock (ready before any constructor runs: the call_rcu thread may
+ * take it early); bql_is_locked says whether this thread holds it.
+ */
+static QemuMutex bql = {
+    .lock = PTHREAD_MUTEX_INITIALIZER, .initialized = true,
+};
+static __thread bool bql_is_locked;
+
+bool bql_locked(void)
+{
+    return bql_is_locked;
+}
+
+void bql_lock_impl(const char *file, int line)
+{
+    g_assert(!bql_locked());
+    qemu_mutex_lock_impl(&bql, file, line);
+    bql_is_locked = true;
+}
+
+void bql_unlock(void)
+{
+    g_assert(bql_locked());
+    bql_is_locked = false;
+    qemu_mutex_unlock(&bql);
+}
