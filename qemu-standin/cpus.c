@@ -3,7 +3,8 @@
  * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for the Big QEMU Lock of QEMU's system/cpus.c:
- * bql_lock(), bql_unlock() and bql_locked().
+ * bql_lock(), bql_unlock(), bql_locked(), and qemu_in_main_thread() as
+ * QEMU's system emulators answer it.
  *
  * As in QEMU, the BQL is a plain (non-recursive) mutex plus a per-thread
  * flag saying whether this thread holds it; taking it twice, or
@@ -43,4 +44,14 @@ void bql_unlock(void)
     g_assert(bql_locked());
     bql_is_locked = false;
     qemu_mutex_unlock(&bql);
+}
+
+/*
+ * In QEMU's system emulators (system/cpus.c), the main thread is whoever
+ * holds the BQL: the main loop, vCPU threads in device emulation, the RCU
+ * thread while it runs callbacks; never an IOThread.
+ */
+bool qemu_in_main_thread(void)
+{
+    return bql_locked();
 }

@@ -325,10 +325,15 @@ static void model_add_to_physmap(ModelRAMBlock *block, hwaddr start_addr,
  * Set up and tear down
  */
 
+/*
+ * The test runs as QEMU's main loop does: with the BQL held from setup to
+ * teardown, but while it waits (drain_call_rcu() drops it).
+ */
 static void setup_with_limit(size_t limit)
 {
     size_t i;
 
+    bql_lock();
     fake_xen_init(FAKE_RAM_BYTES, GRANT_PAGES);
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     xen_mapcache_test_notify_reset();
@@ -399,6 +404,7 @@ static void teardown(void)
     check_notify_balanced();
     g_assert_cmpuint(g_hash_table_size(bounce_buffers), ==, 0);
     fake_xen_fini();
+    bql_unlock();
 }
 
 /* Guest-physical address of grant reference @ref, as QEMU lays it out. */
@@ -978,6 +984,7 @@ static void test_init_refuses_small_rlimit(void)
         return;
     }
     if (g_test_subprocess()) {
+        bql_lock();
         fake_xen_init(GUEST_RAM_SIZE, 0);
         become_unprivileged_under_rlimit_as(limit);
         xen_map_cache_init(NULL, NULL);
@@ -1037,6 +1044,7 @@ static void test_init_limit_from_rlimit(void)
         return;
     }
     if (g_test_subprocess()) {
+        bql_lock();
         fake_xen_init(RLIMIT_MISSES * BUCKET, 0);
         start_rcu_thread();
         become_unprivileged_under_rlimit_as(limit);
@@ -1058,6 +1066,7 @@ static void test_init_limit_from_rlimit(void)
                 drain_call_rcu();
             }
         }
+        bql_unlock();
         return;
     }
     g_test_trap_subprocess(NULL, 0, 0);
@@ -1088,6 +1097,7 @@ static void test_init_root_cap(void)
         return;
     }
     if (g_test_subprocess()) {
+        bql_lock();
         rl.rlim_cur = 16 * GiB;
         fake_xen_init(GUEST_RAM_SIZE, 0);
         g_assert_cmpint(setrlimit(RLIMIT_AS, &rl), ==, 0);
@@ -1097,6 +1107,7 @@ static void test_init_root_cap(void)
         g_assert_cmpint(getrlimit(RLIMIT_AS, &rl), ==, 0);
         g_assert_true(rl.rlim_cur == RLIM_INFINITY);
         g_assert_true(rl.rlim_max == RLIM_INFINITY);
+        bql_unlock();
         return;
     }
     g_test_trap_subprocess(NULL, 0, 0);

@@ -9,6 +9,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
@@ -40,8 +41,10 @@
  * Verbs
  */
 
+/* With the BQL held from setup to teardown, as QEMU's main loop. */
 static void setup(void)
 {
+    bql_lock();
     fake_xen_init(RAM_BYTES, GRANT_FRAMES);
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     xen_map_cache_init_limit(NULL, NULL, LIMIT, &error_abort);
@@ -51,6 +54,7 @@ static void teardown(void)
 {
     xen_map_cache_fini();
     fake_xen_fini();
+    bql_unlock();
 }
 
 static uint8_t *map0(hwaddr addr, hwaddr size)
@@ -461,6 +465,7 @@ static void test_max_size_is_the_limit(void)
 
     g_assert_true(xen_map_cache_check_max_size(UINT64_MAX, &max_size,
                                                &error_abort));
+    bql_lock();
     fake_xen_init(RAM_BYTES, GRANT_FRAMES);
     g_assert_false(xen_map_cache_init_limit(NULL, NULL, BUCKET_SIZE - 1,
                                             &err));

@@ -70,8 +70,13 @@
 
 static XenMapCacheTestCounts notify_at_setup;
 
+/*
+ * The test runs as QEMU's main loop does: with the BQL held from setup to
+ * teardown, but while it waits (drain_call_rcu() drops it).
+ */
 static void setup_with_limit(size_t limit)
 {
+    bql_lock();
     fake_xen_init(RAM_BYTES, GRANT_FRAMES);
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     xen_mapcache_test_get_counts(&notify_at_setup);
@@ -118,6 +123,7 @@ static void teardown(void)
                      DELTA(counts, notify_at_setup, notify_removes));
     g_assert_cmpint(counts.notified_bytes, ==, notify_at_setup.notified_bytes);
     fake_xen_fini();
+    bql_unlock();
 }
 
 /*
@@ -1523,15 +1529,20 @@ static void held_reader_stop(HeldReader *r)
     qemu_thread_join(&r->thread);
 }
 
-/* Wait until the cache has counted @n grace periods. */
+/*
+ * Wait until the cache has counted @n grace periods: as QEMU's main loop
+ * waits, without the BQL, which the call_rcu thread needs to run them.
+ */
 static void wait_grace_periods(uint64_t n)
 {
     gint64 deadline = g_get_monotonic_time() + HANDSHAKE_TIMEOUT_US;
 
+    bql_unlock();
     while (ram_stats().grace_periods < n) {
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(100);
     }
+    bql_lock();
 }
 
 /* A miss the kernel first answers with ENOMEM: what is freeable goes. */
@@ -1546,7 +1557,9 @@ static uint64_t miss_freeing(hwaddr addr)
 
 /*
  * An RCU callback that blocks the RCU thread until released: callbacks
- * run one after the other, so those queued after it wait too.
+ * run one after the other, so those queued after it wait too.  It drops
+ * the BQL while it blocks (as QEMU's call_rcu thread does while it waits
+ * for a callback), so that the main thread goes on meanwhile.
  */
 typedef struct BlockingCallback {
     struct rcu_head rcu;
@@ -1556,20 +1569,25 @@ typedef struct BlockingCallback {
 
 static void blocking_callback_rcu(BlockingCallback *b)
 {
+    bql_unlock();
     qatomic_store_release(&b->running, true);
     while (!qatomic_load_acquire(&b->release)) {
         g_usleep(100);
     }
+    bql_lock();
 }
 
+/* Without the BQL: the call_rcu thread needs it to reach @b. */
 static void blocking_callback_wait_running(BlockingCallback *b)
 {
     gint64 deadline = g_get_monotonic_time() + HANDSHAKE_TIMEOUT_US;
 
+    bql_unlock();
     while (!qatomic_load_acquire(&b->running)) {
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(100);
     }
+    bql_lock();
 }
 
 /*

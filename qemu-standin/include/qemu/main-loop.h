@@ -4,7 +4,7 @@
  *
  * Standalone stand-in for QEMU's qemu/main-loop.h: the main loop's
  * AioContext, for code that schedules bottom halves, the Big QEMU Lock
- * (BQL) with QEMU 9.2's names and signatures, and qemu_in_main_thread().
+ * (BQL) and qemu_in_main_thread(), with QEMU 9.2's names and signatures.
  */
 
 #ifndef QEMU_MAIN_LOOP_H
@@ -21,12 +21,12 @@ int qemu_init_main_loop(Error **errp);
 /* The main loop's AioContext, or NULL before qemu_init_main_loop(). */
 AioContext *qemu_get_aio_context(void);
 
-/*
- * May the calling thread use the block layer's global state?  In QEMU's
- * emulators: does it hold the BQL (system/cpus.c); in tools and unit
- * tests: does it run the main AioContext (stubs/iothread-lock-block.c).
- * Not implemented by the stand-in: whoever links the code provides it
- * (the mapcache's test stubs do, under the tests' control).
+/**
+ * qemu_in_main_thread: May the calling thread use global state?
+ *
+ * In QEMU's system emulators (system/cpus.c), as here: bql_locked().
+ * (QEMU's tools and unit tests answer whether the thread runs the main
+ * AioContext instead: stubs/iothread-lock-block.c.)
  */
 bool qemu_in_main_thread(void);
 
