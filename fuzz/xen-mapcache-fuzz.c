@@ -44,11 +44,12 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
-#define BUCKET_SHIFT 20
+/* The mapcache's own bucket size and cap (sysemu/xen-mapcache.h). */
+#define BUCKET_SHIFT XEN_MAPCACHE_BUCKET_SHIFT
 #define BUCKET_SIZE ((uint64_t)1 << BUCKET_SHIFT)
 #define PAGE_SIZE_4K ((uint64_t)FAKE_XEN_PAGE_SIZE)
-/* MCACHE_MAX_SIZE: no cache is larger, whatever its limit. */
-#define CACHE_CAP ((uint64_t)32 * GiB)
+/* No cache is larger, whatever its limit. */
+#define CACHE_CAP ((uint64_t)XEN_MAPCACHE_MAX_SIZE)
 
 /* Guest RAM: small, so that large requests mostly run past its end. */
 #define RAM_BYTES ((uint64_t)256 * MiB)

@@ -42,7 +42,7 @@
 #include <grp.h>
 
 #define PAGE                FAKE_XEN_PAGE_SIZE
-#define BUCKET              (1 * MiB)   /* on 64-bit hosts */
+#define BUCKET              XEN_MAPCACHE_BUCKET_SIZE
 
 /* Guest layout: ram_addr space and guest-physical space. */
 #define GUEST_RAM_SIZE      (64 * MiB)          /* xen.ram, ram_addr 0 */
@@ -654,7 +654,7 @@ static void test_notify_guest_ram(void)
     hwaddr len;
     int i;
 
-    setup_with_limit(4 * MiB);
+    setup_with_limit(4 * BUCKET);
     for (i = 0; i < 4; i++) {
         len = 4 * KiB;
         dma[i] = model_address_space_map(i * BUCKET + 100, &len, true);
@@ -979,6 +979,8 @@ static void become_unprivileged_under_rlimit_as(rlim_t limit)
 static void test_init_refuses_small_rlimit(void)
 {
     rlim_t limit = NON_MCACHE_MEMORY_SIZE + BUCKET / 2;
+    g_autofree char *limit_text = NULL;
+    g_autofree char *minimum_text = NULL;
 
     if (!rlimit_as_testable()) {
         return;
@@ -993,8 +995,12 @@ static void test_init_refuses_small_rlimit(void)
     g_test_trap_subprocess(NULL, 0, 0);
     g_test_trap_assert_failed();
     /* The hard limit, in bytes, and what it must be at least. */
-    g_test_trap_assert_stderr("*84410368*");
-    g_test_trap_assert_stderr("*84934656*");
+    limit_text = g_strdup_printf("*%" PRIu64 "*", (uint64_t)limit);
+    minimum_text = g_strdup_printf("*%" PRIu64 "*",
+                                   (uint64_t)(NON_MCACHE_MEMORY_SIZE +
+                                              BUCKET));
+    g_test_trap_assert_stderr(limit_text);
+    g_test_trap_assert_stderr(minimum_text);
 }
 
 /*
@@ -1103,7 +1109,7 @@ static void test_init_root_cap(void)
         g_assert_cmpint(setrlimit(RLIMIT_AS, &rl), ==, 0);
         xen_map_cache_init(NULL, NULL);
         g_assert_cmpuint(cache_stats(XEN_MAPCACHE_RAM).limit_bytes, ==,
-                         HOST_LONG_BITS == 32 ? 2 * GiB : 32 * GiB);
+                         XEN_MAPCACHE_MAX_SIZE);
         g_assert_cmpint(getrlimit(RLIMIT_AS, &rl), ==, 0);
         g_assert_true(rl.rlim_cur == RLIM_INFINITY);
         g_assert_true(rl.rlim_max == RLIM_INFINITY);

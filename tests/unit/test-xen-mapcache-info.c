@@ -18,13 +18,9 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
-#if HOST_LONG_BITS == 64
-#define BUCKET_SIZE (1 * MiB)
-#define CACHE_CAP (32 * GiB)
-#else
-#define BUCKET_SIZE (64 * KiB)
-#define CACHE_CAP (2 * GiB)
-#endif
+/* The mapcache's own bucket size and cap (sysemu/xen-mapcache.h). */
+#define BUCKET_SIZE XEN_MAPCACHE_BUCKET_SIZE
+#define CACHE_CAP XEN_MAPCACHE_MAX_SIZE
 #define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
 
 #define RAM_BYTES (1 * GiB)

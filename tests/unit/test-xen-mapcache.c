@@ -31,21 +31,13 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
-#if HOST_LONG_BITS == 64
-#define BUCKET_SHIFT 20
-/* Upstream's default cache size; its table had one head per bucket of it. */
-#define UPSTREAM_CACHE_SIZE (32 * GiB)
-#else
-#define BUCKET_SHIFT 16
-#define UPSTREAM_CACHE_SIZE (2 * GiB)
-#endif
-#define BUCKET_SIZE ((hwaddr)1 << BUCKET_SHIFT)
+/* The mapcache's own bucket size and cap (sysemu/xen-mapcache.h). */
+#define BUCKET_SHIFT XEN_MAPCACHE_BUCKET_SHIFT
+#define BUCKET_SIZE XEN_MAPCACHE_BUCKET_SIZE
 /* The largest mapping, and the largest limit, on this host. */
-#if HOST_LONG_BITS == 32
-#define MAPCACHE_TEST_MAX_SIZE ((size_t)2 * GiB)
-#else
-#define MAPCACHE_TEST_MAX_SIZE ((size_t)32 * GiB)
-#endif
+#define MAPCACHE_TEST_MAX_SIZE ((size_t)XEN_MAPCACHE_MAX_SIZE)
+/* Upstream's default cache size; its table had one head per bucket of it. */
+#define UPSTREAM_CACHE_SIZE MAPCACHE_TEST_MAX_SIZE
 #define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
 #define BUCKET_FRAMES (BUCKET_SIZE / FRAME_SIZE)
 
@@ -57,7 +49,7 @@
 
 /* Large enough for every test that is not about the limit. */
 #define LIMIT_DEFAULT ((size_t)256 * MiB)
-#define LIMIT_SMALL ((size_t)8 * MiB)
+#define LIMIT_SMALL ((size_t)8 * BUCKET_SIZE)
 
 /* How long a thread waits for the other one before calling it blocked. */
 #define HANDSHAKE_TIMEOUT_US (10 * G_USEC_PER_SEC)
@@ -600,7 +592,7 @@ static void test_grants_ro_rw_separate(void)
     teardown();
 }
 
-/* Grant mappings are page granular: no rounding to a 1 MiB bucket. */
+/* Grant mappings are page granular: no rounding to a bucket. */
 static void test_grants_page_granular(void)
 {
     XenMapCacheStats stats;
@@ -1317,6 +1309,8 @@ static void test_fault_enomem_recovered(void)
  */
 static void test_fault_enomem_nothing_freeable(void)
 {
+    g_autofree char *expected = NULL;
+
     if (g_test_subprocess()) {
         setup();
         g_assert_nonnull(map0(bucket(51), 0));
@@ -1327,11 +1321,14 @@ static void test_fault_enomem_nothing_freeable(void)
     }
     g_test_trap_subprocess(NULL, 0, 0);
     g_test_trap_assert_failed();
-    g_test_trap_assert_stderr("*mapping guest frames at guest address "
-                              "0x3500000 (size 0x100000) failed: Cannot "
-                              "allocate memory; the ram cache holds 0x200000 "
-                              "bytes live, 0x100000 of them pinned, and 0x0 "
-                              "pending*");
+    expected = g_strdup_printf("*mapping guest frames at guest address "
+                               "0x%" PRIx64 " (size 0x%" PRIx64 ") failed: "
+                               "Cannot allocate memory; the ram cache holds "
+                               "0x%" PRIx64 " bytes live, 0x%" PRIx64 " of "
+                               "them pinned, and 0x0 pending*",
+                               bucket(53), BUCKET_SIZE, 2 * BUCKET_SIZE,
+                               BUCKET_SIZE);
+    g_test_trap_assert_stderr(expected);
 }
 
 /*
@@ -1712,9 +1709,9 @@ static void test_fuzz_oversize_hit_counted(void)
  * The budget
  */
 
-#define BUDGET_LIMIT ((size_t)512 * MiB)
-#define BUDGET_SLACK ((size_t)16 * MiB)
-#define BUDGET_MISSES 1536              /* 3 x the limit, 1 MiB each */
+#define BUDGET_LIMIT ((size_t)512 * BUCKET_SIZE)
+#define BUDGET_SLACK ((size_t)16 * BUCKET_SIZE)
+#define BUDGET_MISSES 1536              /* 3 x the limit, a bucket each */
 #define BUDGET_DRAIN_EVERY 32
 
 /*
@@ -1732,7 +1729,7 @@ static void test_budget_misses_past_limit(void)
     setup_with_limit(BUDGET_LIMIT);
     fake_xen_set_budget(BUDGET_LIMIT + BUDGET_SLACK, 0);
     for (i = 0; i < BUDGET_MISSES; i++) {
-        /* 41 is prime to the 65536 buckets of guest RAM: all distinct. */
+        /* 41 is prime to the 2^n buckets of guest RAM: all distinct. */
         hwaddr addr = bucket((uint64_t)i * 41 % (RAM_BYTES / BUCKET_SIZE));
 
         WITH_RCU_READ_LOCK_GUARD() {
@@ -1755,7 +1752,8 @@ static void test_budget_misses_past_limit(void)
     g_assert_cmpuint(s.null_returns, ==, 0);
     g_assert_cmpuint(s.peak_bytes, <=, BUDGET_LIMIT);
     g_assert_cmpuint(s.over_limit, ==, 0);
-    g_assert_cmpuint(s.freed_at_once, >=, BUDGET_MISSES - BUDGET_LIMIT / MiB);
+    g_assert_cmpuint(s.freed_at_once, >=,
+                     BUDGET_MISSES - BUDGET_LIMIT / BUCKET_SIZE);
     teardown();
 }
 
