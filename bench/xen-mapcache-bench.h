@@ -109,6 +109,9 @@ static inline bool rng_percent(BenchRng *rng, unsigned percent)
  * - BENCH_UNPIN: address_space_unmap(): xen_ram_addr_from_mapcache()
  *   (through qemu_ram_block_from_host(), in a read section), then
  *   xen_invalidate_map_cache_entry().
+ *
+ * The replay makes them as QEMU's main loop does: BENCH_BATCH of them per
+ * iteration with the BQL held, which it drops in between (replay.c).
  */
 
 typedef enum BenchOpKind {
@@ -199,6 +202,12 @@ typedef struct BenchResult {
     const BenchWorkload *w;
     uint64_t ops;
     BenchCounts counts;     /* first run, right after its replay */
+    /*
+     * The most bytes the fake hypervisor had mapped at once, live and
+     * pending release alike (its peak of live pages): the maximum over
+     * the runs.
+     */
+    uint64_t fake_peak_bytes;
     double ns_per_op;       /* median over the runs */
     BenchBound bound;
     unsigned disagreements;
