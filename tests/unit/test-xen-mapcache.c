@@ -1709,9 +1709,10 @@ static void test_fuzz_oversize_hit_counted(void)
  * The budget
  */
 
-#define BUDGET_LIMIT ((size_t)512 * BUCKET_SIZE)
+/* The limit in buckets: 512 with -m slow, else 128 (fewer drains). */
+#define BUDGET_BUCKETS_SLOW 512
+#define BUDGET_BUCKETS 128
 #define BUDGET_SLACK ((size_t)16 * BUCKET_SIZE)
-#define BUDGET_MISSES 1536              /* 3 x the limit, a bucket each */
 #define BUDGET_DRAIN_EVERY 32
 
 /*
@@ -1720,25 +1721,29 @@ static void test_fuzz_oversize_hit_counted(void)
  * refuses to map past the limit plus a little (as under RLIMIT_AS): the
  * cache frees what a grace period has freed before it maps more, so it
  * never fails, and holds live plus pending within its limit throughout.
+ * Each grace period is a drain_call_rcu(), 50 ms or more with QEMU's RCU
+ * pacing: the default run makes 12 of them, -m slow 48.
  */
 static void test_budget_misses_past_limit(void)
 {
+    uint64_t buckets = g_test_slow() ? BUDGET_BUCKETS_SLOW : BUDGET_BUCKETS;
+    size_t limit = buckets * BUCKET_SIZE;
+    uint64_t misses = 3 * buckets;
     XenMapCacheStats s;
-    unsigned i;
+    uint64_t i;
 
-    setup_with_limit(BUDGET_LIMIT);
-    fake_xen_set_budget(BUDGET_LIMIT + BUDGET_SLACK, 0);
-    for (i = 0; i < BUDGET_MISSES; i++) {
+    setup_with_limit(limit);
+    fake_xen_set_budget(limit + BUDGET_SLACK, 0);
+    for (i = 0; i < misses; i++) {
         /* 41 is prime to the 2^n buckets of guest RAM: all distinct. */
-        hwaddr addr = bucket((uint64_t)i * 41 % (RAM_BYTES / BUCKET_SIZE));
+        hwaddr addr = bucket(i * 41 % (RAM_BYTES / BUCKET_SIZE));
 
         WITH_RCU_READ_LOCK_GUARD() {
             check_bytes(map0(addr, 0), addr, FRAME_SIZE);
         }
         if (i % BUDGET_DRAIN_EVERY == BUDGET_DRAIN_EVERY - 1) {
             s = ram_stats();
-            g_assert_cmpuint(s.live_bytes + s.pending_bytes, <=,
-                             BUDGET_LIMIT);
+            g_assert_cmpuint(s.live_bytes + s.pending_bytes, <=, limit);
             drain_call_rcu();
         }
     }
@@ -1746,14 +1751,13 @@ static void test_budget_misses_past_limit(void)
     g_test_message("peak live + pending %" PRIu64 " MiB of %zu MiB; "
                    "%" PRIu64 " ranges freed at once, %" PRIu64 " queued, "
                    "%" PRIu64 " past the limit; fake budget refusals %"
-                   PRIu64, s.peak_bytes / MiB, BUDGET_LIMIT / MiB,
+                   PRIu64, s.peak_bytes / MiB, limit / MiB,
                    s.freed_at_once, s.releases_queued, s.over_limit,
                    fake_stats().budget_failures);
     g_assert_cmpuint(s.null_returns, ==, 0);
-    g_assert_cmpuint(s.peak_bytes, <=, BUDGET_LIMIT);
+    g_assert_cmpuint(s.peak_bytes, <=, limit);
     g_assert_cmpuint(s.over_limit, ==, 0);
-    g_assert_cmpuint(s.freed_at_once, >=,
-                     BUDGET_MISSES - BUDGET_LIMIT / BUCKET_SIZE);
+    g_assert_cmpuint(s.freed_at_once, >=, misses - buckets);
     teardown();
 }
 
