@@ -34,6 +34,7 @@
 #include "qemu/atomic.h"
 #include "qemu/bitmap.h"
 #include "qemu/lockable.h"
+#include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
 #include "qemu/units.h"
@@ -2655,8 +2656,14 @@ static char *write_ops_file(const char *const *lines, size_t n)
  * Running operations
  */
 
+/*
+ * The first thread is QEMU's main loop: it holds the BQL from setup to
+ * cleanup but in drain_call_rcu(), which drops it while it waits.  The
+ * second thread is an IOThread, without it.
+ */
 static void fuzz_setup(Fuzz *f, uint64_t seed, bool two_threads)
 {
+    bql_lock();
     memset(f, 0, sizeof(*f));
     f->rng = g_rand_new_with_seed(seed ^ seed >> 32);
     f->m.holes = bitmap_new(RAM_PAGES);
@@ -2684,6 +2691,7 @@ static void fuzz_cleanup(Fuzz *f)
     if (!f->m.up) {
         fake_xen_fini();
     }
+    bql_unlock();
 }
 
 /* Run one operation and the checks every operation gets. */
