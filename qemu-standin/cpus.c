@@ -2,16 +2,20 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  * Copyright (c) 2026 The xen-mapcache authors
  *
- * Standalone stand-in for the Big QEMU Lock of QEMU's system/cpus.c:
- * bql_lock(), bql_unlock(), bql_locked(), and qemu_in_main_thread() as
- * QEMU's system emulators answer it.
+ * The Big QEMU Lock as QEMU's system/cpus.c implements it: bql_lock(),
+ * bql_unlock(), bql_locked(), and qemu_in_main_thread() as QEMU's system
+ * emulators answer it, for code linked without system/cpus.c: the
+ * standalone stand-in, and the mapcache's unit tests in a QEMU tree,
+ * whose libqemuutil stubs the BQL out (stubs/iothread-lock.c: never
+ * held; this file's definitions take precedence over the archive's).
+ * Only QEMU's own API is used.
  *
  * As in QEMU, the BQL is a plain (non-recursive) mutex plus a per-thread
  * flag saying whether this thread holds it; taking it twice, or
  * releasing it unheld, aborts.  QEMU's main loop holds it except while
  * it waits for events, and the RCU thread takes it to run call_rcu()
- * callbacks (qemu-standin/rcu.c); IOThreads never hold it.  Tests take
- * it as the main loop does.
+ * callbacks (util/rcu.c, and qemu-standin/rcu.c here); IOThreads never
+ * hold it.  Tests take it as the main loop does.
  */
 
 #include "qemu/osdep.h"
