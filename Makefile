@@ -5,6 +5,8 @@
 #   make deps    install the Debian packages the build needs (once)
 #   make build   deps + configure and compile in build/
 #   make check   deps + build + every test, ending with "N passed, M failed"
+#   make check32 the same in build-32/, with a 32-bit host's bucket size
+#                and cap forced (meson -Dmapcache_long_bits=32)
 #   make bench   deps + build + the benchmark's workloads
 #   make asan    the tests under AddressSanitizer + UBSan, in build-asan/
 #   make tsan    the tests under ThreadSanitizer, in build-tsan/
@@ -39,7 +41,7 @@ FUZZ_SETUP := -Dfuzzing_engine=libfuzzer -Db_lundef=false \
                         -fno-sanitize-recover=undefined -fno-omit-frame-pointer' \
               -Dc_link_args='-fsanitize=address,undefined'
 
-.PHONY: all deps build check bench asan tsan fuzz clean
+.PHONY: all deps build check check32 bench asan tsan fuzz clean
 
 all: build
 
@@ -75,6 +77,10 @@ build: deps
 check: build
 	$(call run-tests,build,,$(NO_FUZZ))
 
+check32: deps
+	$(call setup,build-32,-Dmapcache_long_bits=32)
+	$(call run-tests,build-32,,$(NO_FUZZ))
+
 bench: build
 	build/bench/xen-mapcache-bench
 
@@ -96,4 +102,4 @@ fuzz: deps
 	@$(SUMMARY) build-fuzz
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-32 build-asan build-tsan build-fuzz

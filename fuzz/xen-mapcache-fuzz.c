@@ -59,11 +59,11 @@
 #include "trace.h"
 #include "xen-mapcache-fuzz.h"
 
-#define BUCKET_SHIFT 20
-#define BUCKET_SIZE ((uint64_t)1 << BUCKET_SHIFT)
+#define BUCKET_SHIFT XEN_MAPCACHE_BUCKET_SHIFT
+#define BUCKET_SIZE ((uint64_t)XEN_MAPCACHE_BUCKET_SIZE)
 #define PAGE_SIZE_4K ((uint64_t)FAKE_XEN_PAGE_SIZE)
-/* MCACHE_MAX_SIZE: no cache is larger, whatever its limit. */
-#define CACHE_CAP ((uint64_t)32 * GiB)
+/* No cache is larger, whatever its limit. */
+#define CACHE_CAP ((uint64_t)XEN_MAPCACHE_MAX_SIZE)
 
 /* Guest RAM: small, so that large requests mostly run past its end. */
 #define RAM_BYTES ((uint64_t)256 * MiB)
@@ -564,6 +564,19 @@ static bool chance(Fuzz *f, unsigned percent)
 static bool in_bool(Fuzz *f)
 {
     return in_bytes(f, 1) & 1;
+}
+
+/*
+ * Call what follows as QEMU's main loop, which holds the BQL (and so
+ * qemu_in_main_thread() is true), or as an IOThread, which does not.
+ */
+static void play_main_loop(bool main_loop)
+{
+    if (main_loop && !bql_locked()) {
+        bql_lock();
+    } else if (!main_loop && bql_locked()) {
+        bql_unlock();
+    }
 }
 static Pin *pin_at(Model *m, guint i)
 {
@@ -1442,7 +1455,7 @@ static void run_fini(Fuzz *f, const Op *op)
     if (!f->m.up) {
         return;
     }
-    xen_mapcache_test_set_in_main_thread(true);
+    play_main_loop(true);
     xen_map_cache_fini();
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     f->m.up = false;
@@ -2105,9 +2118,9 @@ static void run_flush(Fuzz *f, const Op *op)
     }
     expect_event(&e, EV_FLUSH_PIN, lo, hi);
     reg_counts_clear();
-    xen_mapcache_test_set_in_main_thread(true);
+    play_main_loop(true);
     xen_invalidate_map_cache();
-    xen_mapcache_test_set_in_main_thread(!f->m.iothread);
+    play_main_loop(!f->m.iothread);
     check_events(f, "flush", &e);
     check_flush_released(f);
     check_all_pins(f);
@@ -2155,9 +2168,9 @@ static void run_held(Fuzz *f, const Op *op)
             fail(f, "held-wrong-bytes-before", "lock0 pointer %p for 0x%"
                  PRIx64 " shows the wrong bytes", p, addr);
         }
-        xen_mapcache_test_set_in_main_thread(true);
+        play_main_loop(true);
         xen_invalidate_map_cache();
-        xen_mapcache_test_set_in_main_thread(!f->m.iothread);
+        play_main_loop(!f->m.iothread);
         if (wrong_ram_bytes(p, addr, len)) {
             fail(f, "held-wrong-bytes", "lock0 pointer %p for 0x%" PRIx64
                  " changed under its read section", p, addr);
@@ -2376,7 +2389,7 @@ static void gen_thread(Fuzz *f, Op *op)
 static void run_thread(Fuzz *f, const Op *op)
 {
     f->m.iothread = op->a[0];
-    xen_mapcache_test_set_in_main_thread(!f->m.iothread);
+    play_main_loop(!f->m.iothread);
 }
 
 /*
@@ -2385,11 +2398,11 @@ static void run_thread(Fuzz *f, const Op *op)
  */
 static void run_main_loop(Fuzz *f, const Op *op)
 {
-    xen_mapcache_test_set_in_main_thread(true);
+    play_main_loop(true);
     while (aio_poll(qemu_get_aio_context(), false)) {
         /* bottom halves scheduled by those that ran */
     }
-    xen_mapcache_test_set_in_main_thread(!f->m.iothread);
+    play_main_loop(!f->m.iothread);
     f->m.grant_removal_deferred = false;
     check_main_loop_released(f);
     check_all_pins(f);
@@ -2402,14 +2415,12 @@ static void run_check(Fuzz *f, const Op *op)
 }
 
 /*
- * A grace period ends: every callback queued so far runs, as in QEMU's
- * RCU thread with the BQL held: qemu_in_main_thread() is true there.
+ * A grace period ends: every callback queued so far runs, with the BQL
+ * held, as in QEMU's RCU thread.
  */
 static void run_grace(Fuzz *f, const Op *op)
 {
-    xen_mapcache_test_set_in_main_thread(true);
     qemu_standin_rcu_grace_period();
-    xen_mapcache_test_set_in_main_thread(!f->m.iothread);
     check_grace_period_released(f);
     check_all_pins(f);
 }
@@ -2663,11 +2674,12 @@ static void fuzz_setup(Fuzz *f, const uint8_t *data, size_t size)
     reg_init();
     xen_mapcache_test_notify_reset();
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
-    xen_mapcache_test_set_in_main_thread(true);
+    play_main_loop(true);
 }
 
 static void fuzz_cleanup(Fuzz *f)
 {
+    play_main_loop(false);
     g_free(f->m.holes);
     g_array_free(f->m.pins, TRUE);
     g_hash_table_destroy(f->m.taken);

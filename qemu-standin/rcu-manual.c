@@ -10,24 +10,27 @@
  * - Read sections count their depth (qemu/rcu.h does; the outermost one
  *   reaches qemu_standin_rcu_read_lock()), and nothing else.
  * - call_rcu1() queues the callback, first in first out.
- * - A grace period runs the callbacks queued before it began; those they
- *   queue wait for the next one.  One ends at synchronize_rcu(), at
+ * - A grace period runs the callbacks queued before it began, with the
+ *   BQL held as in QEMU's RCU thread (taken for them if the caller does
+ *   not hold it); those they queue wait for the next one.  One ends at synchronize_rcu(), at
  *   drain_call_rcu() and at qemu_standin_rcu_grace_period()
  *   (qemu/rcu-manual.h), never inside a read section (they abort there,
  *   as from a callback).
  * - Every entry point must be called in the thread that first called
  *   one: a second thread aborts, since the point is determinism.
+ * - No pacing: qemu_standin_rcu_set_pacing() does nothing.
  */
 
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
+#include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qemu/rcu-manual.h"
 
 __thread unsigned qemu_standin_rcu_depth
     __attribute__((tls_model("initial-exec")));
 
-/* The queue: struct rcu_head's urcu_node[0] links it. */
+/* The queue, linked through struct rcu_head's next. */
 static struct rcu_head *rcu_queue_head;
 static struct rcu_head **rcu_queue_tail = &rcu_queue_head;
 static unsigned rcu_queued;
@@ -86,13 +89,17 @@ static void rcu_assert_may_wait(const char *func)
 static unsigned rcu_run_queued(void)
 {
     struct rcu_head *head = rcu_queue_head;
+    bool locked = bql_locked();
     unsigned n = 0;
 
     rcu_queue_head = NULL;
     rcu_queue_tail = &rcu_queue_head;
+    if (!locked) {
+        bql_lock();
+    }
     rcu_in_callback = true;
     while (head) {
-        struct rcu_head *next = head->urcu_node[0];
+        struct rcu_head *next = head->next;
 
         rcu_queued--;
         head->func(head);
@@ -100,6 +107,9 @@ static unsigned rcu_run_queued(void)
         n++;
     }
     rcu_in_callback = false;
+    if (!locked) {
+        bql_unlock();
+    }
     return n;
 }
 
@@ -149,10 +159,14 @@ void call_rcu1(struct rcu_head *head, RCUCBFunc *func)
 {
     rcu_check_thread();
     head->func = func;
-    head->urcu_node[0] = NULL;
+    head->next = NULL;
     *rcu_queue_tail = head;
-    rcu_queue_tail = (struct rcu_head **)&head->urcu_node[0];
+    rcu_queue_tail = &head->next;
     rcu_queued++;
+}
+
+void qemu_standin_rcu_set_pacing(unsigned sleep_us)
+{
 }
 
 /* QEMU's main thread is an RCU reader from the start. */

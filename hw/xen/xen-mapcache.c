@@ -222,17 +222,11 @@
 #include "trace.h"
 
 /*
- * Bucket size, and the most address space the cache keeps mapped: the
- * whole of a 32-bit host's usable space would not fit guest RAM, so it is
- * capped lower there.
+ * Bucket size, and the most address space the cache keeps mapped (lower
+ * on 32-bit hosts): from sysemu/xen-mapcache.h, which the tests read too.
  */
-#if HOST_LONG_BITS == 32
-#define MCACHE_BUCKET_SHIFT 16
-#define MCACHE_MAX_SIZE     (2 * GiB)
-#else
-#define MCACHE_BUCKET_SHIFT 20
-#define MCACHE_MAX_SIZE     (32 * GiB)
-#endif
+#define MCACHE_BUCKET_SHIFT XEN_MAPCACHE_BUCKET_SHIFT
+#define MCACHE_MAX_SIZE     XEN_MAPCACHE_MAX_SIZE
 #define MCACHE_BUCKET_SIZE  (1UL << MCACHE_BUCKET_SHIFT)
 
 /* Address space left to the rest of QEMU under a finite RLIMIT_AS. */

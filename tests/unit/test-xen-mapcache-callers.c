@@ -42,7 +42,7 @@
 #include <grp.h>
 
 #define PAGE                FAKE_XEN_PAGE_SIZE
-#define BUCKET              (1 * MiB)   /* on 64-bit hosts */
+#define BUCKET              XEN_MAPCACHE_BUCKET_SIZE
 
 /* Guest layout: ram_addr space and guest-physical space. */
 #define GUEST_RAM_SIZE      (64 * MiB)          /* xen.ram, ram_addr 0 */
@@ -325,10 +325,15 @@ static void model_add_to_physmap(ModelRAMBlock *block, hwaddr start_addr,
  * Set up and tear down
  */
 
+/*
+ * The test runs as QEMU's main loop does: with the BQL held from setup to
+ * teardown, but while it waits (drain_call_rcu() drops it).
+ */
 static void setup_with_limit(size_t limit)
 {
     size_t i;
 
+    bql_lock();
     fake_xen_init(FAKE_RAM_BYTES, GRANT_PAGES);
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     xen_mapcache_test_notify_reset();
@@ -399,6 +404,7 @@ static void teardown(void)
     check_notify_balanced();
     g_assert_cmpuint(g_hash_table_size(bounce_buffers), ==, 0);
     fake_xen_fini();
+    bql_unlock();
 }
 
 /* Guest-physical address of grant reference @ref, as QEMU lays it out. */
@@ -648,7 +654,7 @@ static void test_notify_guest_ram(void)
     hwaddr len;
     int i;
 
-    setup_with_limit(4 * MiB);
+    setup_with_limit(4 * BUCKET);
     for (i = 0; i < 4; i++) {
         len = 4 * KiB;
         dma[i] = model_address_space_map(i * BUCKET + 100, &len, true);
@@ -973,11 +979,14 @@ static void become_unprivileged_under_rlimit_as(rlim_t limit)
 static void test_init_refuses_small_rlimit(void)
 {
     rlim_t limit = NON_MCACHE_MEMORY_SIZE + BUCKET / 2;
+    g_autofree char *limit_text = NULL;
+    g_autofree char *minimum_text = NULL;
 
     if (!rlimit_as_testable()) {
         return;
     }
     if (g_test_subprocess()) {
+        bql_lock();
         fake_xen_init(GUEST_RAM_SIZE, 0);
         become_unprivileged_under_rlimit_as(limit);
         xen_map_cache_init(NULL, NULL);
@@ -986,8 +995,12 @@ static void test_init_refuses_small_rlimit(void)
     g_test_trap_subprocess(NULL, 0, 0);
     g_test_trap_assert_failed();
     /* The hard limit, in bytes, and what it must be at least. */
-    g_test_trap_assert_stderr("*84410368*");
-    g_test_trap_assert_stderr("*84934656*");
+    limit_text = g_strdup_printf("*%" PRIu64 "*", (uint64_t)limit);
+    minimum_text = g_strdup_printf("*%" PRIu64 "*",
+                                   (uint64_t)(NON_MCACHE_MEMORY_SIZE +
+                                              BUCKET));
+    g_test_trap_assert_stderr(limit_text);
+    g_test_trap_assert_stderr(minimum_text);
 }
 
 /*
@@ -1037,6 +1050,7 @@ static void test_init_limit_from_rlimit(void)
         return;
     }
     if (g_test_subprocess()) {
+        bql_lock();
         fake_xen_init(RLIMIT_MISSES * BUCKET, 0);
         start_rcu_thread();
         become_unprivileged_under_rlimit_as(limit);
@@ -1058,6 +1072,7 @@ static void test_init_limit_from_rlimit(void)
                 drain_call_rcu();
             }
         }
+        bql_unlock();
         return;
     }
     g_test_trap_subprocess(NULL, 0, 0);
@@ -1088,15 +1103,17 @@ static void test_init_root_cap(void)
         return;
     }
     if (g_test_subprocess()) {
+        bql_lock();
         rl.rlim_cur = 16 * GiB;
         fake_xen_init(GUEST_RAM_SIZE, 0);
         g_assert_cmpint(setrlimit(RLIMIT_AS, &rl), ==, 0);
         xen_map_cache_init(NULL, NULL);
         g_assert_cmpuint(cache_stats(XEN_MAPCACHE_RAM).limit_bytes, ==,
-                         HOST_LONG_BITS == 32 ? 2 * GiB : 32 * GiB);
+                         XEN_MAPCACHE_MAX_SIZE);
         g_assert_cmpint(getrlimit(RLIMIT_AS, &rl), ==, 0);
         g_assert_true(rl.rlim_cur == RLIM_INFINITY);
         g_assert_true(rl.rlim_max == RLIM_INFINITY);
+        bql_unlock();
         return;
     }
     g_test_trap_subprocess(NULL, 0, 0);

@@ -9,6 +9,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
@@ -17,13 +18,9 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
-#if HOST_LONG_BITS == 64
-#define BUCKET_SIZE (1 * MiB)
-#define CACHE_CAP (32 * GiB)
-#else
-#define BUCKET_SIZE (64 * KiB)
-#define CACHE_CAP (2 * GiB)
-#endif
+/* The mapcache's own bucket size and cap (sysemu/xen-mapcache.h). */
+#define BUCKET_SIZE XEN_MAPCACHE_BUCKET_SIZE
+#define CACHE_CAP XEN_MAPCACHE_MAX_SIZE
 #define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
 
 #define RAM_BYTES (1 * GiB)
@@ -40,8 +37,10 @@
  * Verbs
  */
 
+/* With the BQL held from setup to teardown, as QEMU's main loop. */
 static void setup(void)
 {
+    bql_lock();
     fake_xen_init(RAM_BYTES, GRANT_FRAMES);
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     xen_map_cache_init_limit(NULL, NULL, LIMIT, &error_abort);
@@ -51,6 +50,7 @@ static void teardown(void)
 {
     xen_map_cache_fini();
     fake_xen_fini();
+    bql_unlock();
 }
 
 static uint8_t *map0(hwaddr addr, hwaddr size)
@@ -461,6 +461,7 @@ static void test_max_size_is_the_limit(void)
 
     g_assert_true(xen_map_cache_check_max_size(UINT64_MAX, &max_size,
                                                &error_abort));
+    bql_lock();
     fake_xen_init(RAM_BYTES, GRANT_FRAMES);
     g_assert_false(xen_map_cache_init_limit(NULL, NULL, BUCKET_SIZE - 1,
                                             &err));

@@ -26,10 +26,7 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
-#ifndef XEN_MAPCACHE_BUCKET_SHIFT
-#define XEN_MAPCACHE_BUCKET_SHIFT (HOST_LONG_BITS == 32 ? 16 : 20)
-#endif
-#define BUCKET_SIZE ((hwaddr)1 << XEN_MAPCACHE_BUCKET_SHIFT)
+#define BUCKET_SIZE XEN_MAPCACHE_BUCKET_SIZE
 #define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
 #define RAM_BYTES (64 * GiB)
 #define LIMIT_BUCKETS 8
@@ -86,8 +83,10 @@ static uint64_t notify_errors(void)
     return check.errors;
 }
 
+/* The test's thread is the main loop's, and holds the BQL but to wait. */
 static void setup_buckets(unsigned buckets)
 {
+    bql_lock();
     fake_xen_init(RAM_BYTES, 0);
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     xen_mapcache_test_notify_reset();
@@ -107,6 +106,21 @@ static void teardown(void)
     g_assert_cmpuint(fs.violations, ==, 0);
     g_assert_cmpuint(notify_errors(), ==, 0);
     fake_xen_fini();
+    bql_unlock();
+}
+
+/*
+ * One iteration of QEMU's main loop, whose thread this is: wait for
+ * events without the BQL, then run the bottom halves with it.
+ */
+static void main_loop_iteration(void)
+{
+    bql_unlock();
+    g_usleep(50);
+    bql_lock();
+    while (aio_poll(qemu_get_aio_context(), false)) {
+        /* again */
+    }
 }
 
 /* Run the main loop's bottom halves until none is left. */
@@ -118,9 +132,9 @@ static void run_main_loop(void)
 }
 
 /*
- * An IOThread: runs @fn in a thread of its own, where
- * qemu_in_main_thread() is false, with an AioContext of its own; the
- * calling thread runs the main loop meanwhile.
+ * An IOThread: runs @fn in a thread of its own, which never takes the
+ * BQL (so qemu_in_main_thread() is false there), with an AioContext of
+ * its own; the calling thread runs the main loop meanwhile.
  */
 typedef struct IOThreadRun {
     void (*fn)(void *opaque);
@@ -129,22 +143,15 @@ typedef struct IOThreadRun {
     bool done;
 } IOThreadRun;
 
-/* Makes the main loop's aio_poll() return. */
-static void wake_main_loop(void *opaque)
-{
-}
-
 static void *iothread_main(void *opaque)
 {
     IOThreadRun *run = opaque;
 
     rcu_register_thread();
-    xen_mapcache_test_set_in_main_thread(false);
     qemu_standin_set_current_aio_context(run->ctx);
     run->fn(run->opaque);
     rcu_unregister_thread();
     qatomic_store_release(&run->done, true);
-    aio_bh_schedule_oneshot(qemu_get_aio_context(), wake_main_loop, NULL);
     return NULL;
 }
 
@@ -157,7 +164,7 @@ static void run_in_iothread(void (*fn)(void *opaque), void *opaque)
     qemu_thread_create(&thread, "iothread", iothread_main, &run,
                        QEMU_THREAD_JOINABLE);
     while (!qatomic_load_acquire(&run.done)) {
-        aio_poll(qemu_get_aio_context(), true);
+        main_loop_iteration();
     }
     qemu_thread_join(&thread);
     aio_context_unref(run.ctx);
@@ -361,6 +368,7 @@ static void option_under_rlimit(rlim_t soft, rlim_t hard, size_t option,
         g_assert_cmpint(setrlimit(RLIMIT_AS, &limit), ==, 0);
         g_assert_cmpint(setresgid(65534, 65534, 65534), ==, 0);
         g_assert_cmpint(setresuid(65534, 65534, 65534), ==, 0);
+        bql_lock();
         fake_xen_init(RAM_BYTES, 0);
         g_assert_true(xen_map_cache_init_limit(NULL, NULL, option,
                                                &error_abort));
@@ -368,6 +376,7 @@ static void option_under_rlimit(rlim_t soft, rlim_t hard, size_t option,
         g_assert_cmpuint(after.rlim_cur, ==, hard);
         g_assert_cmpuint(ram_stats().limit_bytes, ==, expected);
         xen_map_cache_fini();
+        bql_unlock();
         return;
     }
     if (geteuid() != 0) {

@@ -31,21 +31,13 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
-#if HOST_LONG_BITS == 64
-#define BUCKET_SHIFT 20
-/* Upstream's default cache size; its table had one head per bucket of it. */
-#define UPSTREAM_CACHE_SIZE (32 * GiB)
-#else
-#define BUCKET_SHIFT 16
-#define UPSTREAM_CACHE_SIZE (2 * GiB)
-#endif
-#define BUCKET_SIZE ((hwaddr)1 << BUCKET_SHIFT)
+/* The mapcache's own bucket size and cap (sysemu/xen-mapcache.h). */
+#define BUCKET_SHIFT XEN_MAPCACHE_BUCKET_SHIFT
+#define BUCKET_SIZE XEN_MAPCACHE_BUCKET_SIZE
 /* The largest mapping, and the largest limit, on this host. */
-#if HOST_LONG_BITS == 32
-#define MAPCACHE_TEST_MAX_SIZE ((size_t)2 * GiB)
-#else
-#define MAPCACHE_TEST_MAX_SIZE ((size_t)32 * GiB)
-#endif
+#define MAPCACHE_TEST_MAX_SIZE ((size_t)XEN_MAPCACHE_MAX_SIZE)
+/* Upstream's default cache size; its table had one head per bucket of it. */
+#define UPSTREAM_CACHE_SIZE MAPCACHE_TEST_MAX_SIZE
 #define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
 #define BUCKET_FRAMES (BUCKET_SIZE / FRAME_SIZE)
 
@@ -57,7 +49,7 @@
 
 /* Large enough for every test that is not about the limit. */
 #define LIMIT_DEFAULT ((size_t)256 * MiB)
-#define LIMIT_SMALL ((size_t)8 * MiB)
+#define LIMIT_SMALL ((size_t)8 * BUCKET_SIZE)
 
 /* How long a thread waits for the other one before calling it blocked. */
 #define HANDSHAKE_TIMEOUT_US (10 * G_USEC_PER_SEC)
@@ -70,8 +62,13 @@
 
 static XenMapCacheTestCounts notify_at_setup;
 
+/*
+ * The test runs as QEMU's main loop does: with the BQL held from setup to
+ * teardown, but while it waits (drain_call_rcu() drops it).
+ */
 static void setup_with_limit(size_t limit)
 {
+    bql_lock();
     fake_xen_init(RAM_BYTES, GRANT_FRAMES);
     xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
     xen_mapcache_test_get_counts(&notify_at_setup);
@@ -118,6 +115,7 @@ static void teardown(void)
                      DELTA(counts, notify_at_setup, notify_removes));
     g_assert_cmpint(counts.notified_bytes, ==, notify_at_setup.notified_bytes);
     fake_xen_fini();
+    bql_unlock();
 }
 
 /*
@@ -594,7 +592,7 @@ static void test_grants_ro_rw_separate(void)
     teardown();
 }
 
-/* Grant mappings are page granular: no rounding to a 1 MiB bucket. */
+/* Grant mappings are page granular: no rounding to a bucket. */
 static void test_grants_page_granular(void)
 {
     XenMapCacheStats stats;
@@ -1335,6 +1333,8 @@ static void test_fault_enomem_transient(void)
 
 static void test_fault_enomem_nothing_freeable(void)
 {
+    g_autofree char *expected = NULL;
+
     if (g_test_subprocess()) {
         setup();
         g_assert_nonnull(map0(bucket(51), 0));
@@ -1346,11 +1346,14 @@ static void test_fault_enomem_nothing_freeable(void)
     }
     g_test_trap_subprocess(NULL, 0, 0);
     g_test_trap_assert_failed();
-    g_test_trap_assert_stderr("*mapping guest frames at guest address "
-                              "0x3500000 (size 0x100000) failed: Cannot "
-                              "allocate memory; the ram cache holds 0x200000 "
-                              "bytes live, 0x100000 of them pinned, and 0x0 "
-                              "pending*");
+    expected = g_strdup_printf("*mapping guest frames at guest address "
+                               "0x%" PRIx64 " (size 0x%" PRIx64 ") failed: "
+                               "Cannot allocate memory; the ram cache holds "
+                               "0x%" PRIx64 " bytes live, 0x%" PRIx64 " of "
+                               "them pinned, and 0x0 pending*",
+                               bucket(53), BUCKET_SIZE, 2 * BUCKET_SIZE,
+                               BUCKET_SIZE);
+    g_test_trap_assert_stderr(expected);
 }
 
 /*
@@ -1548,15 +1551,20 @@ static void held_reader_stop(HeldReader *r)
     qemu_thread_join(&r->thread);
 }
 
-/* Wait until the cache has counted @n grace periods. */
+/*
+ * Wait until the cache has counted @n grace periods: as QEMU's main loop
+ * waits, without the BQL, which the call_rcu thread needs to run them.
+ */
 static void wait_grace_periods(uint64_t n)
 {
     gint64 deadline = g_get_monotonic_time() + HANDSHAKE_TIMEOUT_US;
 
+    bql_unlock();
     while (ram_stats().grace_periods < n) {
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(100);
     }
+    bql_lock();
 }
 
 /* A miss the kernel first answers with ENOMEM: what is freeable goes. */
@@ -1571,7 +1579,9 @@ static uint64_t miss_freeing(hwaddr addr)
 
 /*
  * An RCU callback that blocks the RCU thread until released: callbacks
- * run one after the other, so those queued after it wait too.
+ * run one after the other, so those queued after it wait too.  It drops
+ * the BQL while it blocks (as QEMU's call_rcu thread does while it waits
+ * for a callback), so that the main thread goes on meanwhile.
  */
 typedef struct BlockingCallback {
     struct rcu_head rcu;
@@ -1581,20 +1591,25 @@ typedef struct BlockingCallback {
 
 static void blocking_callback_rcu(BlockingCallback *b)
 {
+    bql_unlock();
     qatomic_store_release(&b->running, true);
     while (!qatomic_load_acquire(&b->release)) {
         g_usleep(100);
     }
+    bql_lock();
 }
 
+/* Without the BQL: the call_rcu thread needs it to reach @b. */
 static void blocking_callback_wait_running(BlockingCallback *b)
 {
     gint64 deadline = g_get_monotonic_time() + HANDSHAKE_TIMEOUT_US;
 
+    bql_unlock();
     while (!qatomic_load_acquire(&b->running)) {
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(100);
     }
+    bql_lock();
 }
 
 /*
@@ -1719,9 +1734,10 @@ static void test_fuzz_oversize_hit_counted(void)
  * The budget
  */
 
-#define BUDGET_LIMIT ((size_t)512 * MiB)
-#define BUDGET_SLACK ((size_t)16 * MiB)
-#define BUDGET_MISSES 1536              /* 3 x the limit, 1 MiB each */
+/* The limit in buckets: 512 with -m slow, else 128 (fewer drains). */
+#define BUDGET_BUCKETS_SLOW 512
+#define BUDGET_BUCKETS 128
+#define BUDGET_SLACK ((size_t)16 * BUCKET_SIZE)
 #define BUDGET_DRAIN_EVERY 32
 
 /*
@@ -1730,25 +1746,29 @@ static void test_fuzz_oversize_hit_counted(void)
  * refuses to map past the limit plus a little (as under RLIMIT_AS): the
  * cache frees what a grace period has freed before it maps more, so it
  * never fails, and holds live plus pending within its limit throughout.
+ * Each grace period is a drain_call_rcu(), 50 ms or more with QEMU's RCU
+ * pacing: the default run makes 12 of them, -m slow 48.
  */
 static void test_budget_misses_past_limit(void)
 {
+    uint64_t buckets = g_test_slow() ? BUDGET_BUCKETS_SLOW : BUDGET_BUCKETS;
+    size_t limit = buckets * BUCKET_SIZE;
+    uint64_t misses = 3 * buckets;
     XenMapCacheStats s;
-    unsigned i;
+    uint64_t i;
 
-    setup_with_limit(BUDGET_LIMIT);
-    fake_xen_set_budget(BUDGET_LIMIT + BUDGET_SLACK, 0);
-    for (i = 0; i < BUDGET_MISSES; i++) {
-        /* 41 is prime to the 65536 buckets of guest RAM: all distinct. */
-        hwaddr addr = bucket((uint64_t)i * 41 % (RAM_BYTES / BUCKET_SIZE));
+    setup_with_limit(limit);
+    fake_xen_set_budget(limit + BUDGET_SLACK, 0);
+    for (i = 0; i < misses; i++) {
+        /* 41 is prime to the 2^n buckets of guest RAM: all distinct. */
+        hwaddr addr = bucket(i * 41 % (RAM_BYTES / BUCKET_SIZE));
 
         WITH_RCU_READ_LOCK_GUARD() {
             check_bytes(map0(addr, 0), addr, FRAME_SIZE);
         }
         if (i % BUDGET_DRAIN_EVERY == BUDGET_DRAIN_EVERY - 1) {
             s = ram_stats();
-            g_assert_cmpuint(s.live_bytes + s.pending_bytes, <=,
-                             BUDGET_LIMIT);
+            g_assert_cmpuint(s.live_bytes + s.pending_bytes, <=, limit);
             drain_call_rcu();
         }
     }
@@ -1756,13 +1776,13 @@ static void test_budget_misses_past_limit(void)
     g_test_message("peak live + pending %" PRIu64 " MiB of %zu MiB; "
                    "%" PRIu64 " ranges freed at once, %" PRIu64 " queued, "
                    "%" PRIu64 " past the limit; fake budget refusals %"
-                   PRIu64, s.peak_bytes / MiB, BUDGET_LIMIT / MiB,
+                   PRIu64, s.peak_bytes / MiB, limit / MiB,
                    s.freed_at_once, s.releases_queued, s.over_limit,
                    fake_stats().budget_failures);
     g_assert_cmpuint(s.null_returns, ==, 0);
-    g_assert_cmpuint(s.peak_bytes, <=, BUDGET_LIMIT);
+    g_assert_cmpuint(s.peak_bytes, <=, limit);
     g_assert_cmpuint(s.over_limit, ==, 0);
-    g_assert_cmpuint(s.freed_at_once, >=, BUDGET_MISSES - BUDGET_LIMIT / MiB);
+    g_assert_cmpuint(s.freed_at_once, >=, misses - buckets);
     teardown();
 }
 
