@@ -32,7 +32,8 @@
  * Deterministic: the target links the manual RCU (qemu-standin/
  * rcu-manual.c), so no thread runs but the caller's, and grace periods
  * end only at the operations that end them ("grace", and the ones that
- * drain); what qemu_in_main_thread() answers is an operation too.  Calls
+ * drain); whether the calls hold the BQL, as QEMU's main loop does, or
+ * not, as an IOThread, is an operation too.  Calls
  * that end the process by contract (a lock0 grant, a failed mapping with
  * nothing freeable) are left to the unit tests, and two threads to the
  * stress test.
@@ -152,7 +153,7 @@ typedef struct Model {
     bool up;
     uint64_t limit;         /* the effective one */
     bool inmigrate;
-    bool iothread;          /* qemu_in_main_thread() is false */
+    bool iothread;          /* calls without the BQL */
     /* A grant unpinned off the main loop waits for its notifier removal. */
     bool grant_removal_deferred;
     unsigned long *holes;   /* RAM_PAGES bits */
@@ -2380,7 +2381,10 @@ static void run_runstate(Fuzz *f, const Op *op)
     check_migration_end_releases(f, ended);
 }
 
-/* What qemu_in_main_thread() answers from now on: an IOThread, or not. */
+/*
+ * Whether the calls from now on hold the BQL, as the main loop does, or
+ * not, as an IOThread (qemu_in_main_thread() answers bql_locked()).
+ */
 static void gen_thread(Fuzz *f, Op *op)
 {
     op->a[0] = in_bool(f);
