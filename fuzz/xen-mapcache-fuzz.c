@@ -32,14 +32,14 @@
  * Deterministic: the target links the manual RCU (qemu-standin/
  * rcu-manual.c), so no thread runs but the caller's, and grace periods
  * end only at the operations that end them ("grace", and the ones that
- * drain); whether the calls hold the BQL, as QEMU's main loop does, or
- * not, as an IOThread, is an operation too.  Calls
- * that end the process by contract (a lock0 grant, a failed mapping with
- * nothing freeable) are left to the unit tests, and two threads to the
- * stress test.
+ * drain); the main loop's bottom halves run at "mainloop"; whether the
+ * calls hold the BQL, as QEMU's main loop does, or not, as an IOThread,
+ * is an operation too.  Calls that end the process by contract (a lock0
+ * grant, an ungranted reference, a mapping refused twice) are left to
+ * the unit tests, and two threads to the stress test.
  *
- * Built twice: with clang and -fsanitize=fuzzer,address,undefined in
- * build-fuzz/ (make fuzz), and in the ordinary builds with
+ * Built twice: with clang and libFuzzer, ASan and UBSan in build-fuzz/
+ * (make fuzz), and in the ordinary builds with
  * fuzz/xen-mapcache-fuzz-replay.c, whose main() replays the kept corpus
  * (fuzz/corpus/) as a test of the default suite.
  */
@@ -154,7 +154,12 @@ typedef struct Model {
     uint64_t limit;         /* the effective one */
     bool inmigrate;
     bool iothread;          /* calls without the BQL */
-    /* A grant unpinned off the main loop waits for its notifier removal. */
+    /*
+     * A grant was unpinned off the main loop: its notifier removal was
+     * deferred, and the registrar's pairing is unreliable from then on
+     * (notify_reuse_before_grant_removal_tolerated()).  Set for the rest
+     * of the input.
+     */
     bool grant_removal_deferred;
     unsigned long *holes;   /* RAM_PAGES bits */
     GArray *pins;           /* Pin; a pointer pinned twice is there twice */
@@ -488,7 +493,6 @@ typedef struct Fuzz {
     const Op *op;           /* the operation running, for messages */
     bool verbose;
     uint64_t notify_errors; /* of the registrar, before the operation */
-    bool notify_grant_removal_deferred;     /* the same */
 } Fuzz;
 
 static char *op_format(const Op *op);
@@ -670,7 +674,6 @@ static void model_reset(Model *m)
     m->nr_stale = 0;
     m->inmigrate = false;
     m->iothread = false;
-    m->grant_removal_deferred = false;
 }
 
 /*
@@ -936,7 +939,6 @@ static void notify_op_start(Fuzz *f)
 
     xen_mapcache_test_notify_check(&c);
     f->notify_errors = c.errors;
-    f->notify_grant_removal_deferred = f->m.grant_removal_deferred;
 }
 
 /*
@@ -945,13 +947,15 @@ static void notify_op_start(Fuzz *f)
  * the core's top comment says it cannot keep).  Until then the kernel
  * may give its address to a new mapping, whose announcement the
  * registrar sees as an add of a range still registered, and whose
- * registration the late removal then withdraws: a finding
- * (fuzz/README.md, fuzz/corpus/finding-grant-removal-after-reuse), let
- * through while a removal is deferred so that the target looks past it.
+ * registration the late removal then withdraws, so that the new
+ * mapping's own removal is one of a range never added: a finding
+ * (fuzz/README.md, fuzz/corpus/finding-grant-removal-after-reuse*), let
+ * through for the rest of an input once a removal was deferred, so that
+ * the target looks past it.
  */
-static bool notify_reuse_before_grant_removal_tolerated(bool deferred)
+static bool notify_reuse_before_grant_removal_tolerated(const Model *m)
 {
-    return deferred;
+    return m->grant_removal_deferred;
 }
 
 /*
@@ -964,9 +968,7 @@ static void check_notify(Fuzz *f)
 
     xen_mapcache_test_notify_check(&c);
     if (c.errors != f->notify_errors &&
-        !notify_reuse_before_grant_removal_tolerated(
-            f->notify_grant_removal_deferred ||
-            f->m.grant_removal_deferred)) {
+        !notify_reuse_before_grant_removal_tolerated(&f->m)) {
         g_autofree char *report = xen_mapcache_test_notify_report();
 
         fail(f, "notify-errors", "%" PRIu64 " RAM block notifier calls "
@@ -1090,7 +1092,11 @@ static bool grant_released_at_last_unpin(void)
     return true;
 }
 
-/* Incoming migration ends: what happens to the unpinned dummies. */
+/*
+ * Incoming migration ends: the cache is not told, so its unpinned
+ * dummies stay (serving nothing) until they are evicted, recycled or
+ * flushed; a pinned one goes at its last unpin.
+ */
 static Release release_dummies_at_migration_end(void)
 {
     return RELEASE_NEVER;
@@ -2407,7 +2413,6 @@ static void run_main_loop(Fuzz *f, const Op *op)
         /* bottom halves scheduled by those that ran */
     }
     play_main_loop(!f->m.iothread);
-    f->m.grant_removal_deferred = false;
     check_main_loop_released(f);
     check_all_pins(f);
 }
