@@ -1,0 +1,140 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The guest side of the end-to-end tests: a QEMU under the simulated
+ * Xen host (fake-xen-host/), and the guest's drivers played from this
+ * process through the host's control socket (fxh-protocol.h).
+ */
+
+#ifndef E2E_H
+#define E2E_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fxh-protocol.h"
+
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+
+/* One QEMU under the simulated host, and what it did */
+
+typedef enum QemuOutcome {
+    QEMU_RUNNING,
+    QEMU_EXITED,            /* status: exit code */
+    QEMU_SIGNALED,          /* status: signal number */
+} QemuOutcome;
+
+typedef struct QemuOpts {
+    const char *qemu;       /* the binary */
+    const char *host_dir;   /* where the fake libraries are */
+    const char *run_dir;    /* sockets, logs, the image */
+    const char *image;
+    uint64_t ram_mb;
+    const char *machine_extra;  /* appended to -machine, or NULL */
+    bool iothread;
+    bool unprivileged;      /* setpriv to nobody */
+    uint64_t rlimit_as;     /* prlimit --as, 0: none */
+    unsigned int queue_size;
+} QemuOpts;
+
+typedef struct Qemu {
+    QemuOpts opts;
+    pid_t pid;
+    int sock;               /* the host's control socket */
+    char log_path[512];
+    char sock_path[512];
+    char qmp_path[512];
+    uint8_t *ram;
+    uint64_t ram_bytes;
+    const uint32_t *p2m;
+    uint64_t nr_gfns;
+    QemuOutcome outcome;
+    int status;
+} Qemu;
+
+int qemu_start(Qemu *q, const QemuOpts *opts);
+/* Poll the child without blocking: true once it has gone. */
+bool qemu_gone(Qemu *q);
+/* The outcome in words, e.g. "aborted: <assertion>". */
+void qemu_describe(Qemu *q, char *buf, size_t len);
+/* The first line of the log that matches @needle, or "". */
+void qemu_log_find(Qemu *q, const char *needle, char *buf, size_t len);
+int qemu_quit(Qemu *q, int timeout_ms);
+void qemu_kill(Qemu *q);
+
+/* The control protocol */
+
+int host_call(Qemu *q, FxhMsg *m);
+int host_stats(Qemu *q, uint64_t stats[FXH_STAT__MAX]);
+int host_xs_read(Qemu *q, const char *path, char *buf, size_t len);
+
+/* Guest RAM, as the guest sees it */
+
+void *gpa_ptr(Qemu *q, uint64_t gpa);
+void guest_write(Qemu *q, uint64_t gpa, const void *buf, size_t len);
+void guest_read(Qemu *q, uint64_t gpa, void *buf, size_t len);
+
+/* The vCPU's accesses: ioreqs */
+
+int pio_read(Qemu *q, uint16_t port, unsigned int size, uint32_t *val);
+int pio_write(Qemu *q, uint16_t port, unsigned int size, uint32_t val);
+int pio_write_buffered(Qemu *q, uint16_t port, unsigned int size,
+                       uint32_t val);
+int pci_cfg_read(Qemu *q, unsigned int dev, unsigned int reg,
+                 unsigned int size, uint32_t *val);
+int pci_cfg_write(Qemu *q, unsigned int dev, unsigned int reg,
+                  unsigned int size, uint32_t val);
+
+/* PCI */
+
+typedef struct PciDev {
+    unsigned int slot;
+    uint16_t vendor;
+    uint16_t device;
+    uint32_t bar[6];        /* assigned addresses, 0 if none */
+    bool bar_io[6];
+} PciDev;
+
+/* Enumerate bus 0, assign BARs; return the number of devices found. */
+int pci_enumerate(Qemu *q, PciDev *devs, int max);
+
+/* virtio-blk, legacy interface */
+
+typedef struct BlkReq {
+    bool write;
+    uint64_t sector;
+    uint32_t len;
+    uint64_t gpa;           /* of the data buffer */
+    uint64_t t_submit;      /* ns */
+    uint64_t t_done;
+    uint8_t status;
+    bool done;
+} BlkReq;
+
+typedef struct VirtioBlk {
+    Qemu *q;
+    uint16_t io;            /* legacy I/O BAR */
+    uint16_t qsize;
+    uint64_t ring_gpa;
+    uint64_t used_off;
+    uint16_t avail_idx;
+    uint16_t used_seen;
+    uint64_t irq_seen;
+    uint64_t capacity;      /* sectors */
+    BlkReq *inflight[1024];
+    bool buffered_kick;     /* kick with a buffered ioreq */
+} VirtioBlk;
+
+#define VBLK_MAX_DEPTH 128
+
+int vblk_init(VirtioBlk *d, Qemu *q, const PciDev *dev);
+/* Run @n requests keeping up to @depth in flight; 0 or -errno. */
+int vblk_run(VirtioBlk *d, BlkReq *reqs, int n, int depth,
+             void (*mid)(void *), void *opaque);
+
+uint64_t now_ns(void);
+
+#endif /* E2E_H */

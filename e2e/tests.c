@@ -1,0 +1,381 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The end-to-end tests, one QEMU per scenario:
+ *
+ * - main: 1 GiB of guest RAM; PCI enumeration; virtio-blk reads and
+ *   writes at queue depth 1 and 32, across 1 MiB boundaries, spread over
+ *   the whole of guest RAM, each byte checked against the image; an
+ *   invalidate ioreq while requests are in flight; a frame ballooned out
+ *   (answered per page in err[]) and back; a kick by buffered ioreq;
+ *   the host's counts; QEMU quits cleanly.
+ * - iothread: the virtio-blk on an IOThread.
+ * - rlimit: as nobody, under a finite RLIMIT_AS.
+ *
+ * The last two record what the binary did.  A run that cannot start
+ * counts as one failure with QEMU's last words.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xen-e2e.h"
+
+#define RUNNING_TIMEOUT_MS  20000
+#define QUIT_TIMEOUT_MS     10000
+#define GUEST_DATA_BASE     (4 * MiB)   /* below: the driver's rings */
+
+typedef struct Run {
+    const char *scenario;
+    QemuOpts opts;
+    Qemu q;
+    VirtioBlk blk;
+    PciDev devs[32];
+    int ndevs;
+    int img;
+    char dir[512];
+    char image[600];
+} Run;
+
+static int wait_running(Qemu *q)
+{
+    uint64_t deadline = now_ns() + RUNNING_TIMEOUT_MS * 1000000ull;
+    char state[64];
+
+    while (now_ns() < deadline) {
+        if (host_xs_read(q, "/local/domain/0/device-model/1/state", state,
+                         sizeof(state)) == -EPIPE) {
+            return -EPIPE;
+        }
+        if (!strcmp(state, "running")) {
+            return 0;
+        }
+        usleep(20000);
+    }
+    return -ETIMEDOUT;
+}
+
+static const PciDev *find_dev(Run *r, uint16_t vendor, uint16_t device)
+{
+    for (int i = 0; i < r->ndevs; i++) {
+        if (r->devs[i].vendor == vendor && r->devs[i].device == device) {
+            return &r->devs[i];
+        }
+    }
+    return NULL;
+}
+
+/* Start QEMU for @r and bring the guest's virtio-blk up. */
+static int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb)
+{
+    const PciDev *vd;
+    char why[1200];
+    int ret;
+
+    snprintf(r->dir, sizeof(r->dir), "%s/%s", cfg->run_dir, r->scenario);
+    mkdir(r->dir, 0777);
+    chmod(r->dir, 0777);
+    snprintf(r->image, sizeof(r->image), "%s/disk.img", r->dir);
+    r->img = image_make(r->image, IMAGE_BYTES);
+    if (r->img < 0) {
+        tap(false, "%s: make the image: %s", r->scenario,
+            strerror(-r->img));
+        return r->img;
+    }
+    r->opts.qemu = cfg->qemu;
+    r->opts.host_dir = cfg->host_dir;
+    r->opts.run_dir = r->dir;
+    r->opts.image = r->image;
+    r->opts.ram_mb = ram_mb;
+    r->opts.queue_size = r->opts.queue_size ? r->opts.queue_size : 512;
+    ret = qemu_start(&r->q, &r->opts);
+    ret = ret ? ret : wait_running(&r->q);
+    if (!ret) {
+        r->ndevs = pci_enumerate(&r->q, r->devs, 32);
+        vd = r->ndevs > 0 ? find_dev(r, 0x1af4, 0x1001) : NULL;
+        ret = vd ? vblk_init(&r->blk, &r->q, vd) : -ENODEV;
+    }
+    if (ret) {
+        qemu_describe(&r->q, why, sizeof(why));
+        diag("%s: QEMU did not come up (%s): %s", r->scenario,
+             strerror(-ret), why);
+    }
+    return ret;
+}
+
+static void run_stop(Run *r)
+{
+    qemu_kill(&r->q);
+    if (r->img >= 0) {
+        close(r->img);
+    }
+}
+
+/* Run and check one batch; true if every request came back right. */
+static bool batch(Run *r, const ReqPattern *p, int n, int depth,
+                  void (*mid)(void *), void *opaque)
+{
+    BlkReq *reqs = calloc(n, sizeof(*reqs));
+    int ret, bad;
+
+    make_requests(reqs, n, p);
+    prepare_buffers(&r->q, reqs, n);
+    ret = vblk_run(&r->blk, reqs, n, depth, mid, opaque);
+    if (ret) {
+        diag("virtio-blk: %s", strerror(-ret));
+        free(reqs);
+        return false;
+    }
+    bad = verify_requests(&r->q, r->img, reqs, n);
+    free(reqs);
+    return !bad;
+}
+
+/* QEMU's part in a run is over: did it quit, exit or die? */
+static bool quit_cleanly(Run *r, char *why, size_t len)
+{
+    int ret = qemu_quit(&r->q, QUIT_TIMEOUT_MS);
+
+    qemu_describe(&r->q, why, len);
+    return !ret && r->q.outcome == QEMU_EXITED && r->q.status == 0;
+}
+
+static void test_pci(Run *r)
+{
+    bool ok = find_dev(r, 0x8086, 0x1237) && find_dev(r, 0x8086, 0x7000) &&
+              find_dev(r, 0x5853, 0x0001);
+    const PciDev *vd = find_dev(r, 0x1af4, 0x1001);
+
+    for (int i = 0; i < r->ndevs; i++) {
+        diag("00:%02x.0 %04x:%04x bar0 0x%x%s", r->devs[i].slot,
+             r->devs[i].vendor, r->devs[i].device, r->devs[i].bar[0],
+             r->devs[i].bar_io[0] ? " (io)" : "");
+    }
+    tap(ok && vd && vd->bar_io[0] && vd->bar[0],
+        "pci: i440FX, PIIX3, xen-platform and virtio-blk found, BARs "
+        "assigned");
+    tap(r->blk.capacity == IMAGE_BYTES / SECTOR,
+        "virtio-blk: capacity %llu sectors, queue size %u",
+        (unsigned long long)r->blk.capacity, r->blk.qsize);
+}
+
+static void test_io(Run *r, uint64_t ram_bytes)
+{
+    uint64_t span = ram_bytes - GUEST_DATA_BASE - MiB;
+    ReqPattern rd4k = { 4096, GUEST_DATA_BASE, span, 0, 0, false };
+    ReqPattern wr4k = { 4096, GUEST_DATA_BASE, span, 0, 100, false };
+    ReqPattern mixed = { 65536, GUEST_DATA_BASE, span, 0, 50, false };
+    ReqPattern cross4k = { 4096, GUEST_DATA_BASE, span, 2048, 50, false };
+    ReqPattern cross128k = { 128 * 1024, GUEST_DATA_BASE, span, 4096, 50,
+                             false };
+
+    tap(batch(r, &rd4k, 200, 1, NULL, NULL),
+        "4 KiB reads at queue depth 1, over %llu MiB of guest RAM",
+        (unsigned long long)(span / MiB));
+    tap(batch(r, &rd4k, 1000, 32, NULL, NULL),
+        "4 KiB reads at queue depth 32");
+    tap(batch(r, &wr4k, 200, 1, NULL, NULL),
+        "4 KiB writes at queue depth 1, the image holds them");
+    tap(batch(r, &wr4k, 1000, 32, NULL, NULL),
+        "4 KiB writes at queue depth 32");
+    tap(batch(r, &mixed, 500, 128, NULL, NULL),
+        "64 KiB reads and writes at queue depth 128");
+    tap(batch(r, &cross4k, 500, 32, NULL, NULL),
+        "4 KiB across 1 MiB boundaries, queue depth 32");
+    tap(batch(r, &cross128k, 300, 8, NULL, NULL),
+        "128 KiB across 1 MiB boundaries, queue depth 8");
+}
+
+static void send_invalidate(void *opaque)
+{
+    Run *r = opaque;
+    FxhMsg m = { .op = FXH_OP_INVALIDATE };
+    int ret = host_call(&r->q, &m);
+
+    if (ret) {
+        diag("invalidate: %s", strerror(-ret));
+    }
+}
+
+static void test_invalidate(Run *r, uint64_t ram_bytes)
+{
+    ReqPattern p = { 16384, GUEST_DATA_BASE,
+                     ram_bytes - GUEST_DATA_BASE - MiB, 0, 50, false };
+    uint64_t before[FXH_STAT__MAX], after[FXH_STAT__MAX];
+    bool ok;
+
+    host_stats(&r->q, before);
+    ok = batch(r, &p, 600, 32, send_invalidate, r);
+    host_stats(&r->q, after);
+    tap(ok && after[FXH_STAT_IOREQS] > before[FXH_STAT_IOREQS],
+        "an invalidate ioreq while 32 requests are in flight");
+}
+
+/* One request into @gpa from @sector; true if it came back right. */
+static bool one_read(Run *r, uint64_t gpa, uint64_t sector, uint32_t len)
+{
+    BlkReq req = { .sector = sector, .len = len, .gpa = gpa };
+
+    prepare_buffers(&r->q, &req, 1);
+    return !vblk_run(&r->blk, &req, 1, 1, NULL, NULL) &&
+           !verify_requests(&r->q, r->img, &req, 1);
+}
+
+static void test_balloon(Run *r)
+{
+    const uint64_t gfn = (300 * MiB >> 12) + 5;
+    uint64_t before[FXH_STAT__MAX], after[FXH_STAT__MAX];
+    FxhMsg m = { .op = FXH_OP_DECREASE, .a = { gfn, 1 } };
+    bool ok;
+
+    ok = one_read(r, gfn << 12, 8, 4096);
+    tap(ok, "balloon: a read into gfn 0x%llx before",
+        (unsigned long long)gfn);
+    host_stats(&r->q, before);
+    ok = !host_call(&r->q, &m);
+    /* its neighbour in the same 1 MiB bucket still works */
+    ok = ok && one_read(r, (gfn + 1) << 12, 16, 4096);
+    host_stats(&r->q, after);
+    tap(ok, "balloon: gfn 0x%llx out (and the invalidate ioreq), a read "
+        "into its neighbour", (unsigned long long)gfn);
+    tap(after[FXH_STAT_PAGE_ERRORS] > before[FXH_STAT_PAGE_ERRORS],
+        "balloon: the bucket's new mapping met the hole (%llu page errors)",
+        (unsigned long long)(after[FXH_STAT_PAGE_ERRORS] -
+                             before[FXH_STAT_PAGE_ERRORS]));
+    m = (FxhMsg) { .op = FXH_OP_POPULATE, .a = { gfn, 1 } };
+    ok = !host_call(&r->q, &m) && one_read(r, gfn << 12, 24, 4096);
+    tap(ok, "balloon: gfn 0x%llx back, a read into it",
+        (unsigned long long)gfn);
+}
+
+static void test_buffered(Run *r)
+{
+    ReqPattern p = { 4096, GUEST_DATA_BASE, 64 * MiB, 0, 50, false };
+    bool ok;
+
+    r->blk.buffered_kick = true;
+    ok = batch(r, &p, 16, 1, NULL, NULL);
+    r->blk.buffered_kick = false;
+    tap(ok, "kicks by buffered ioreq");
+}
+
+static void test_counts(Run *r)
+{
+    uint64_t s[FXH_STAT__MAX];
+
+    host_stats(&r->q, s);
+    diag("host: %llu map calls, %llu pages, %llu unmaps, %llu MiB live, "
+         "%llu MiB peak, %llu page errors, %llu ioreqs, %llu interrupts",
+         (unsigned long long)s[FXH_STAT_MAP_CALLS],
+         (unsigned long long)s[FXH_STAT_PAGES_MAPPED],
+         (unsigned long long)s[FXH_STAT_UNMAPS],
+         (unsigned long long)(s[FXH_STAT_LIVE_BYTES] / MiB),
+         (unsigned long long)(s[FXH_STAT_PEAK_BYTES] / MiB),
+         (unsigned long long)s[FXH_STAT_PAGE_ERRORS],
+         (unsigned long long)s[FXH_STAT_IOREQS],
+         (unsigned long long)s[FXH_STAT_INTX_RAISED]);
+    tap(s[FXH_STAT_MAP_CALLS] > 0 && s[FXH_STAT_PAGES_MAPPED] > 0 &&
+        s[FXH_STAT_LIVE_BYTES] <= s[FXH_STAT_PEAK_BYTES] &&
+        s[FXH_STAT_INTX_RAISED] > 0,
+        "the host saw the guest's RAM mapped through it, and interrupts");
+}
+
+static void scenario_main(const E2eConfig *cfg)
+{
+    Run r = { .scenario = "main" };
+    const uint64_t ram_mb = 1024;
+    char why[1200];
+
+    if (run_start(&r, cfg, ram_mb)) {
+        tap(false, "main: QEMU runs and the guest's virtio-blk is up");
+        run_stop(&r);
+        return;
+    }
+    tap(true, "main: QEMU runs and the guest's virtio-blk is up");
+    test_pci(&r);
+    test_io(&r, ram_mb * MiB);
+    test_invalidate(&r, ram_mb * MiB);
+    test_balloon(&r);
+    test_buffered(&r);
+    test_counts(&r);
+    tap(quit_cleanly(&r, why, sizeof(why)), "main: QEMU quits: %s", why);
+    run_stop(&r);
+}
+
+/*
+ * A run whose outcome is recorded: completed, or a failure known
+ * upstream (listed by name), or a new failure.
+ */
+static void record_outcome(Run *r, bool io_ok, bool started)
+{
+    char why[1200];
+    const char *known;
+
+    if (io_ok && quit_cleanly(r, why, sizeof(why))) {
+        tap(true, "%s: completed, every byte checked, QEMU quit",
+            r->scenario);
+        return;
+    }
+    if (r->q.outcome == QEMU_RUNNING) {
+        qemu_quit(&r->q, QUIT_TIMEOUT_MS);
+    }
+    qemu_describe(&r->q, why, sizeof(why));
+    known = known_failure(r->scenario, &r->q);
+    diag("%s: %s", r->scenario, why);
+    tap(known != NULL, "%s: %s%s: %s", r->scenario,
+        known ? "known upstream failure " : "new failure",
+        known ? known : (started ? "" : " (did not start)"), why);
+}
+
+static void scenario_iothread(const E2eConfig *cfg)
+{
+    Run r = { .scenario = "iothread", .opts = { .iothread = true } };
+    ReqPattern p = { 4096, GUEST_DATA_BASE, 128 * MiB, 0, 50, false };
+    bool started = !run_start(&r, cfg, 256);
+    bool ok = started && batch(&r, &p, 64, 8, NULL, NULL);
+
+    record_outcome(&r, ok, started);
+    run_stop(&r);
+}
+
+static void scenario_rlimit(const E2eConfig *cfg)
+{
+    Run r = { .scenario = "rlimit",
+              .opts = { .unprivileged = true,
+                        .rlimit_as = cfg->rlimit_as } };
+    const uint64_t ram_mb = 1024;
+    ReqPattern p = { 4096, GUEST_DATA_BASE,
+                     ram_mb * MiB - GUEST_DATA_BASE - MiB, 0, 50, false };
+    bool started, ok;
+
+    diag("rlimit: as uid 65534, RLIMIT_AS %llu MiB, %llu MiB of guest RAM",
+         (unsigned long long)(cfg->rlimit_as / MiB),
+         (unsigned long long)ram_mb);
+    started = !run_start(&r, cfg, ram_mb);
+    ok = started && batch(&r, &p, 1000, 32, NULL, NULL);
+    record_outcome(&r, ok, started);
+    run_stop(&r);
+}
+
+int tests_main(const E2eConfig *cfg)
+{
+    bool all = !strcmp(cfg->scenario, "all");
+
+    diag("QEMU: %s", cfg->qemu);
+    if (all || !strcmp(cfg->scenario, "main")) {
+        scenario_main(cfg);
+    }
+    if (all || !strcmp(cfg->scenario, "iothread")) {
+        scenario_iothread(cfg);
+    }
+    if (all || !strcmp(cfg->scenario, "rlimit")) {
+        scenario_rlimit(cfg);
+    }
+    printf("1..%d\n", tap_count());
+    return 0;
+}

@@ -1,0 +1,50 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * What the tests and the benchmark of xen-e2e share.
+ */
+
+#ifndef XEN_E2E_H
+#define XEN_E2E_H
+
+#include "e2e.h"
+
+#define IMAGE_BYTES     (64 * MiB)
+#define SECTOR          512
+
+typedef struct E2eConfig {
+    const char *qemu;
+    const char *baseline;   /* bench: a second binary */
+    const char *host_dir;
+    const char *run_dir;
+    const char *scenario;
+    uint64_t rlimit_as;
+    int runs;
+    bool bench;
+} E2eConfig;
+
+typedef struct ReqPattern {
+    uint32_t len;
+    uint64_t ram_base;
+    uint64_t ram_span;
+    uint32_t straddle;      /* bytes before a 1 MiB boundary, or 0 */
+    int write_pct;
+    bool sequential;
+} ReqPattern;
+
+void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int tap_count(void);
+uint64_t rnd(void);
+int image_make(const char *path, uint64_t bytes);
+bool check_against_image(Qemu *q, int img, uint64_t gpa, uint64_t off,
+                         uint32_t len);
+void prepare_buffers(Qemu *q, BlkReq *reqs, int n);
+int verify_requests(Qemu *q, int img, BlkReq *reqs, int n);
+void make_requests(BlkReq *reqs, int n, const ReqPattern *p);
+const char *known_failure(const char *scenario, Qemu *q);
+
+int tests_main(const E2eConfig *cfg);
+int bench_main(const E2eConfig *cfg);
+
+#endif /* XEN_E2E_H */
