@@ -33,7 +33,9 @@ typedef struct QemuOpts {
     const char *run_dir;    /* sockets, logs, the image */
     const char *image;
     uint64_t ram_mb;
+    const char *machine;    /* NULL: xenfv, as libxl starts HVM guests */
     const char *machine_extra;  /* appended to -machine, or NULL */
+    const char *accel;      /* -accel xen,ACCEL if not NULL */
     bool iothread;
     bool unprivileged;      /* setpriv to nobody */
     uint64_t rlimit_as;     /* prlimit --as, 0: none */

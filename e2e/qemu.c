@@ -81,9 +81,14 @@ static const char **qemu_argv(const QemuOpts *o, const char *qmp)
     }
     argv[n++] = o->qemu;
     argv[n++] = "-machine";
-    argv[n++] = xstrdup_printf("xenfv,suppress-vmdesc=on%s%s",
+    argv[n++] = xstrdup_printf("%s,suppress-vmdesc=on%s%s",
+                               o->machine ? o->machine : "xenfv",
                                o->machine_extra ? "," : "",
                                o->machine_extra ? o->machine_extra : "");
+    if (o->accel) {
+        argv[n++] = "-accel";
+        argv[n++] = xstrdup_printf("xen,%s", o->accel);
+    }
     argv[n++] = "-xen-domid";
     argv[n++] = "1";
     argv[n++] = "-no-shutdown";

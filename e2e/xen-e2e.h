@@ -32,6 +32,27 @@ typedef struct ReqPattern {
     bool sequential;
 } ReqPattern;
 
+#define GUEST_DATA_BASE     (4 * MiB)   /* below: the driver's rings */
+
+typedef struct Run {
+    const char *scenario;
+    QemuOpts opts;
+    Qemu q;
+    VirtioBlk blk;
+    PciDev devs[32];
+    int ndevs;
+    int img;
+    int img_shared;         /* an image made already, or -1 */
+    char dir[512];
+    char image[600];
+} Run;
+
+int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb);
+void run_stop(Run *r);
+const PciDev *find_dev(Run *r, uint16_t vendor, uint16_t device);
+bool batch(Run *r, const ReqPattern *p, int n, int depth,
+           void (*mid)(void *), void *opaque);
+
 void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tap_count(void);
