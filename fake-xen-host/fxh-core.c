@@ -49,6 +49,7 @@
 #define FXH_REMOTE_BUFIOREQ     8       /* the host's end of each port */
 #define FXH_REMOTE_VCPU0        16
 #define FXH_EXTRA_GFNS_MB       512     /* room for QEMU's own RAM blocks */
+#define FXH_MIN_GFNS            (1u << 20)  /* 4 GiB of gfns */
 #define FXH_IOREQ_FRAMES        2       /* 0: buffered, 1: shared */
 
 typedef struct FxhRange {
@@ -386,6 +387,7 @@ void *fxh_foreign_map(void *addr, int prot, int flags, size_t num,
     }
     errors = map_runs_locked(base, prot, num, gfns, errs);
     host.stats[FXH_STAT_MAP_CALLS]++;
+    host.stats[FXH_STAT_FIXED_MAPS] += !!(flags & MAP_FIXED);
     host.stats[FXH_STAT_PAGES_MAPPED] += num;
     host.stats[FXH_STAT_PAGE_ERRORS] += errors;
     range_add_locked((uintptr_t)base, (uintptr_t)base + len);
@@ -915,18 +917,52 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
     return v && *v ? strtoull(v, NULL, 0) : dflt;
 }
 
+/* An inherited descriptor named by @name, made close-on-exec; or -1. */
+static int env_fd(const char *name)
+{
+    const char *v = getenv(name);
+    int fd;
+
+    if (!v || !*v) {
+        return -1;
+    }
+    fd = atoi(v);
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC)) {
+        fxh_fatal(name);
+    }
+    return fd;
+}
+
 /* Guest RAM, populated as libxl and hvmloader leave it. */
+static void ram_populate_boot(void)
+{
+    memset(host.p2m, 0xff, host.nr_gfns * sizeof(uint32_t));
+    for (uint64_t g = 0; g < host.ram_gfns; g++) {
+        host.p2m[g] = g;
+    }
+    host.p2m[fxh_special_gfn()] = fxh_special_gfn();
+}
+
 static void ram_init(void)
 {
     uint64_t ram_mb = env_u64("FAKE_XEN_HOST_RAM_MB", 128);
+    bool restore;
 
     host.ram_gfns = ram_mb << (20 - FXH_PAGE_SHIFT);
     host.nr_gfns = host.ram_gfns +
                    ((uint64_t)FXH_EXTRA_GFNS_MB << (20 - FXH_PAGE_SHIFT));
+    if (host.nr_gfns < FXH_MIN_GFNS) {
+        host.nr_gfns = FXH_MIN_GFNS;    /* BARs live below 4 GiB */
+    }
     host.nr_backing = host.nr_gfns * 2;
     host.next_backing = host.nr_gfns;
-    host.ram_fd = memfd_create("fake-xen-host-ram", MFD_CLOEXEC);
-    host.p2m_fd = memfd_create("fake-xen-host-p2m", MFD_CLOEXEC);
+    host.ram_fd = env_fd("FAKE_XEN_HOST_RAM_FD");
+    host.p2m_fd = env_fd("FAKE_XEN_HOST_P2M_FD");
+    restore = host.ram_fd >= 0 && host.p2m_fd >= 0;
+    if (!restore) {
+        host.ram_fd = memfd_create("fake-xen-host-ram", MFD_CLOEXEC);
+        host.p2m_fd = memfd_create("fake-xen-host-p2m", MFD_CLOEXEC);
+    }
     if (host.ram_fd < 0 || host.p2m_fd < 0 ||
         ftruncate(host.ram_fd, host.nr_backing << FXH_PAGE_SHIFT) ||
         ftruncate(host.p2m_fd, host.nr_gfns * sizeof(uint32_t))) {
@@ -938,13 +974,14 @@ static void ram_init(void)
     if (host.p2m == MAP_FAILED || !host.backing_used) {
         fxh_fatal("p2m");
     }
-    memset(host.p2m, 0xff, host.nr_gfns * sizeof(uint32_t));
-    for (uint64_t g = 0; g < host.ram_gfns; g++) {
-        host.p2m[g] = g;
-        host.backing_used[g] = 1;
+    if (!restore) {
+        ram_populate_boot();
     }
-    host.p2m[fxh_special_gfn()] = fxh_special_gfn();
-    host.backing_used[fxh_special_gfn()] = 1;
+    for (uint64_t g = 0; g < host.nr_gfns; g++) {
+        if (host.p2m[g] != FXH_P2M_INVALID) {
+            host.backing_used[host.p2m[g]] = 1;
+        }
+    }
 }
 
 static void host_init_once(void)

@@ -9,6 +9,11 @@
  * (SCM_RIGHTS): the guest RAM memfd and the p2m memfd (one uint32_t per
  * gfn: the page of the RAM memfd that backs it, or FXH_P2M_INVALID).
  * The guest side maps both and reads and writes guest RAM itself.
+ *
+ * The domain outlives its device model, as on Xen: a host started with
+ * FAKE_XEN_HOST_RAM_FD and FAKE_XEN_HOST_P2M_FD (inherited descriptors
+ * of an earlier host's two memfds) takes its guest RAM and p2m as they
+ * are, which is how a test restores a domain into a new QEMU.
  */
 
 #ifndef FXH_PROTOCOL_H
@@ -51,6 +56,8 @@ typedef enum FxhStat {
     FXH_STAT_RELOCATED,     /* frames moved by relocate_memory */
     FXH_STAT_POPULATED,     /* frames populated by QEMU */
     FXH_STAT_MAPPED_OVER,   /* our ranges replaced by MAP_FIXED maps */
+    FXH_STAT_FIXED_MAPS,    /* map calls with MAP_FIXED (the mapcache's
+                             * replace of a dummy, upstream's remap) */
     FXH_STAT__MAX,
 } FxhStat;
 
