@@ -40,6 +40,12 @@ typedef struct QemuOpts {
     bool unprivileged;      /* setpriv to nobody */
     uint64_t rlimit_as;     /* prlimit --as, 0: none */
     unsigned int queue_size;
+    unsigned int smp;       /* vCPUs, 0: QEMU's default */
+    bool vga;               /* -device VGA, as libxl's stdvga */
+    const char *incoming;   /* -incoming URI: a domain being restored */
+    bool restore;           /* take over the domain of domain_fds */
+    int domain_fds[2];      /* the RAM and p2m memfds of a domain left
+                             * by an earlier QEMU (fxh-protocol.h) */
 } QemuOpts;
 
 typedef struct Qemu {
@@ -49,6 +55,8 @@ typedef struct Qemu {
     char log_path[512];
     char sock_path[512];
     char qmp_path[512];
+    int ram_fd;             /* kept: a new QEMU can take the domain over */
+    int p2m_fd;
     uint8_t *ram;
     uint64_t ram_bytes;
     const uint32_t *p2m;
@@ -60,10 +68,15 @@ typedef struct Qemu {
 int qemu_start(Qemu *q, const QemuOpts *opts);
 /* Poll the child without blocking: true once it has gone. */
 bool qemu_gone(Qemu *q);
+/* Wait up to @ms for it to go: true if it has. */
+bool qemu_wait_gone(Qemu *q, int ms);
 /* The outcome in words, e.g. "aborted: <assertion>". */
 void qemu_describe(Qemu *q, char *buf, size_t len);
 /* The first line of the log that matches @needle, or "". */
 void qemu_log_find(Qemu *q, const char *needle, char *buf, size_t len);
+/* One QMP command (JSON); its answer in @reply; 0 if it returned. */
+int qemu_qmp(Qemu *q, const char *cmd, char *reply, size_t len,
+             int timeout_ms);
 int qemu_quit(Qemu *q, int timeout_ms);
 void qemu_kill(Qemu *q);
 
@@ -85,6 +98,9 @@ int pio_read(Qemu *q, uint16_t port, unsigned int size, uint32_t *val);
 int pio_write(Qemu *q, uint16_t port, unsigned int size, uint32_t val);
 int pio_write_buffered(Qemu *q, uint16_t port, unsigned int size,
                        uint32_t val);
+/* A config cycle as Xen sends it: IOREQ_TYPE_PCI_CONFIG, on @vcpu. */
+int pci_cfg_read_xen(Qemu *q, unsigned int vcpu, unsigned int dev,
+                     unsigned int reg, unsigned int size, uint32_t *val);
 int pci_cfg_read(Qemu *q, unsigned int dev, unsigned int reg,
                  unsigned int size, uint32_t *val);
 int pci_cfg_write(Qemu *q, unsigned int dev, unsigned int reg,

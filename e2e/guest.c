@@ -66,6 +66,22 @@ int pio_write_buffered(Qemu *q, uint16_t port, unsigned int size,
     return host_call(q, &m);
 }
 
+int pci_cfg_read_xen(Qemu *q, unsigned int vcpu, unsigned int dev,
+                     unsigned int reg, unsigned int size, uint32_t *val)
+{
+    FxhMsg m = { .op = FXH_OP_IOREQ, .vcpu = vcpu };
+    int ret;
+
+    m.a[0] = IOREQ_TYPE_PCI_CONFIG;
+    m.a[1] = IOREQ_READ;
+    m.a[2] = ((uint64_t)(dev << 3) << 32) | reg;
+    m.a[4] = size;
+    m.a[5] = 1;
+    ret = host_call(q, &m);
+    *val = m.a[3];
+    return ret;
+}
+
 /* Configuration cycles through 0xcf8/0xcfc, as a guest OS makes them. */
 static int pci_cfg_addr(Qemu *q, unsigned int dev, unsigned int reg)
 {

@@ -96,6 +96,10 @@ static const char **qemu_argv(const QemuOpts *o, const char *qmp)
     argv[n++] = "-no-user-config";
     argv[n++] = "-display";
     argv[n++] = "none";
+    if (o->smp) {
+        argv[n++] = "-smp";
+        argv[n++] = xstrdup_printf("%u", o->smp);
+    }
     argv[n++] = "-m";
     argv[n++] = xstrdup_printf("%llu", (unsigned long long)o->ram_mb);
     argv[n++] = "-qmp";
@@ -106,6 +110,14 @@ static const char **qemu_argv(const QemuOpts *o, const char *qmp)
     if (o->iothread) {
         argv[n++] = "-object";
         argv[n++] = "iothread,id=io0";
+    }
+    if (o->vga) {
+        argv[n++] = "-device";
+        argv[n++] = "VGA,vgamem_mb=8,romfile=";
+    }
+    if (o->incoming) {
+        argv[n++] = "-incoming";
+        argv[n++] = o->incoming;
     }
     argv[n++] = "-device";
     argv[n++] = xstrdup_printf("virtio-blk-pci,drive=d0,addr=0x4,"
@@ -128,6 +140,14 @@ static void qemu_exec(Qemu *q, const char **argv, int log_fd)
            xstrdup_printf("%llu", (unsigned long long)o->ram_mb), 1);
     if (host_log) {
         setenv("FAKE_XEN_HOST_LOG", host_log, 1);
+    }
+    if (o->restore) {
+        fcntl(o->domain_fds[0], F_SETFD, 0);
+        fcntl(o->domain_fds[1], F_SETFD, 0);
+        setenv("FAKE_XEN_HOST_RAM_FD",
+               xstrdup_printf("%d", o->domain_fds[0]), 1);
+        setenv("FAKE_XEN_HOST_P2M_FD",
+               xstrdup_printf("%d", o->domain_fds[1]), 1);
     }
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
@@ -159,7 +179,7 @@ static int recv_fds(int sock, FxhMsg *m, int fds[2])
                          .msg_controllen = sizeof(cbuf) };
     struct cmsghdr *c;
 
-    if (recvmsg(sock, &mh, 0) != sizeof(*m)) {
+    if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != sizeof(*m)) {
         return -EPIPE;
     }
     c = CMSG_FIRSTHDR(&mh);
@@ -214,8 +234,8 @@ static int host_hello(Qemu *q)
                   fds[0], 0);
     q->p2m = mmap(NULL, q->nr_gfns * sizeof(uint32_t), PROT_READ,
                   MAP_SHARED, fds[1], 0);
-    close(fds[0]);
-    close(fds[1]);
+    q->ram_fd = fds[0];
+    q->p2m_fd = fds[1];
     if (q->ram == MAP_FAILED || q->p2m == MAP_FAILED) {
         return -errno;
     }
@@ -231,6 +251,8 @@ int qemu_start(Qemu *q, const QemuOpts *opts)
     memset(q, 0, sizeof(*q));
     q->opts = *opts;
     q->sock = -1;
+    q->ram_fd = -1;
+    q->p2m_fd = -1;
     snprintf(q->log_path, sizeof(q->log_path), "%s/qemu.log", opts->run_dir);
     snprintf(q->sock_path, sizeof(q->sock_path), "%s/host.sock",
              opts->run_dir);
@@ -282,7 +304,7 @@ bool qemu_gone(Qemu *q)
 }
 
 /* Wait up to @ms for the child to go. */
-static bool qemu_wait_gone(Qemu *q, int ms)
+bool qemu_wait_gone(Qemu *q, int ms)
 {
     uint64_t deadline = now_ns() + ms * 1000000ull;
 
@@ -355,15 +377,26 @@ void qemu_describe(Qemu *q, char *buf, size_t len)
         if (q->status) {
             log_last_line(q, line, sizeof(line));
         }
-        snprintf(buf, len, "exited with status %d: %s", q->status, line);
+        snprintf(buf, len, "exited with status %d%s%s", q->status,
+                 line[0] ? ": " : "", line);
         break;
     }
 }
 
-/* A minimal QMP client: capabilities, then quit. */
-static int qmp_command(int fd, const char *cmd, int timeout_ms)
+static bool starts_with(const char *s, const char *prefix)
 {
-    char buf[4096];
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
+/*
+ * A minimal QMP client.  Read until a line holds "return" or "error"
+ * (or the greeting, for @cmd NULL); events are skipped.  For "quit",
+ * the connection closing counts as the answer.
+ */
+static int qmp_exchange(int fd, const char *cmd, char *reply, size_t len,
+                        int timeout_ms)
+{
+    static char buf[65536];
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
     size_t used = 0;
 
@@ -371,6 +404,7 @@ static int qmp_command(int fd, const char *cmd, int timeout_ms)
         return -EPIPE;
     }
     for (;;) {
+        char *line;
         ssize_t n;
 
         if (poll(&pfd, 1, timeout_ms) != 1) {
@@ -378,15 +412,22 @@ static int qmp_command(int fd, const char *cmd, int timeout_ms)
         }
         n = read(fd, buf + used, sizeof(buf) - 1 - used);
         if (n <= 0) {
-            return cmd && strstr(cmd, "quit") ? 0 : -EPIPE;
+            return cmd && strstr(cmd, "\"quit\"") ? 0 : -EPIPE;
         }
         used += n;
         buf[used] = 0;
-        if (strstr(buf, cmd ? "\"return\"" : "\"QMP\"")) {
-            return 0;
-        }
-        if (strstr(buf, "\"error\"")) {
-            return -EINVAL;
+        for (line = buf; strchr(line, '\n'); line = strchr(line, '\n') + 1) {
+            bool ret = starts_with(line, "{\"return\"");
+            bool err = starts_with(line, "{\"error\"");
+            bool greet = starts_with(line, "{\"QMP\"");
+
+            if ((cmd && (ret || err)) || (!cmd && greet)) {
+                if (reply) {
+                    snprintf(reply, len, "%.*s",
+                             (int)(strchr(line, '\n') - line), line);
+                }
+                return err ? -EINVAL : 0;
+            }
         }
         if (used == sizeof(buf) - 1) {
             used = 0;
@@ -394,26 +435,58 @@ static int qmp_command(int fd, const char *cmd, int timeout_ms)
     }
 }
 
-int qemu_quit(Qemu *q, int timeout_ms)
+static int qmp_connect(Qemu *q, int timeout_ms)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    uint64_t deadline = now_ns() + timeout_ms * 1000000ull;
+    int fd = -1;
+
+    if (sun_set(&sa, q->qmp_path)) {
+        return -ENAMETOOLONG;
+    }
+    while (now_ns() < deadline && !qemu_gone(q)) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+            break;
+        }
+        close(fd);
+        fd = -1;
+        sleep_ms(20);
+    }
+    if (fd < 0) {
+        return -ECONNREFUSED;
+    }
+    if (qmp_exchange(fd, NULL, NULL, 0, timeout_ms) ||
+        qmp_exchange(fd, "{\"execute\": \"qmp_capabilities\"}\n", NULL, 0,
+                     timeout_ms)) {
+        close(fd);
+        return -EPROTO;
+    }
+    return fd;
+}
+
+int qemu_qmp(Qemu *q, const char *cmd, char *reply, size_t len,
+             int timeout_ms)
+{
+    int fd = qmp_connect(q, timeout_ms);
     int ret;
 
-    if (sun_set(&sa, q->qmp_path) ||
-        connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-        close(fd);
-        return -errno;
+    if (reply) {
+        reply[0] = 0;
     }
-    ret = qmp_command(fd, NULL, timeout_ms);
-    if (!ret) {
-        ret = qmp_command(fd, "{\"execute\": \"qmp_capabilities\"}\n",
-                          timeout_ms);
+    if (fd < 0) {
+        return fd;
     }
-    if (!ret) {
-        ret = qmp_command(fd, "{\"execute\": \"quit\"}\n", timeout_ms);
-    }
+    ret = qmp_exchange(fd, cmd, reply, len, timeout_ms);
     close(fd);
+    return ret;
+}
+
+int qemu_quit(Qemu *q, int timeout_ms)
+{
+    int ret = qemu_qmp(q, "{\"execute\": \"quit\"}\n", NULL, 0,
+                       timeout_ms);
+
     if (!ret && !qemu_wait_gone(q, timeout_ms)) {
         ret = -ETIMEDOUT;
     }
@@ -438,6 +511,11 @@ void qemu_kill(Qemu *q)
     if (q->p2m && q->p2m != MAP_FAILED) {
         munmap((void *)q->p2m, q->nr_gfns * sizeof(uint32_t));
         q->p2m = NULL;
+    }
+    if (q->ram_fd >= 0) {
+        close(q->ram_fd);
+        close(q->p2m_fd);
+        q->ram_fd = q->p2m_fd = -1;
     }
 }
 

@@ -17,7 +17,7 @@
 
 #define RUNNING_TIMEOUT_MS  20000
 
-static int wait_running(Qemu *q)
+int wait_running(Qemu *q)
 {
     uint64_t deadline = now_ns() + RUNNING_TIMEOUT_MS * 1000000ull;
     char state[64];

@@ -11,8 +11,16 @@
  *   the host's counts; QEMU quits cleanly.
  * - iothread: the virtio-blk on an IOThread.
  * - rlimit: as nobody, under a finite RLIMIT_AS.
+ * - replace: the only caller of xen_replace_cache_entry().  A source
+ *   QEMU with a VGA relocates the framebuffer's frames to its BAR; the
+ *   guest draws; the device state is saved; a new QEMU on the same
+ *   domain restores it (-incoming), finds the frames gone from their old
+ *   place, maps a dummy, and must replace it in place when the BAR
+ *   comes back; then the same with -incoming defer and
+ *   xen-load-devices-state.
  *
- * The last two record what the binary did.  A run that cannot start
+ * iothread, rlimit and the xen-load-devices-state run record what the
+ * binary did.  A run that cannot start
  * counts as one failure with QEMU's last words.
  */
 
@@ -27,6 +35,7 @@
 #include "xen-e2e.h"
 
 #define QUIT_TIMEOUT_MS     10000
+#define DEATH_TIMEOUT_MS    5000
 
 /* QEMU's part in a run is over: did it quit, exit or die? */
 static bool quit_cleanly(Run *r, char *why, size_t len)
@@ -54,6 +63,24 @@ static void test_pci(Run *r)
     tap(r->blk.capacity == IMAGE_BYTES / SECTOR,
         "virtio-blk: capacity %llu sectors, queue size %u",
         (unsigned long long)r->blk.capacity, r->blk.qsize);
+}
+
+/* Config cycles as Xen sends them, from each vCPU in turn. */
+static void test_vcpus(Run *r)
+{
+    const PciDev *vd = find_dev(r, 0x1af4, 0x1001);
+    bool ok = vd != NULL;
+
+    for (unsigned int vcpu = 0; ok && vcpu < r->opts.smp; vcpu++) {
+        uint32_t id = 0;
+
+        ok = !pci_cfg_read_xen(&r->q, vcpu, vd->slot, 0, 4, &id) &&
+             id == 0x10011af4;
+        if (!ok) {
+            diag("vCPU %u: id 0x%08x", vcpu, id);
+        }
+    }
+    tap(ok, "IOREQ_TYPE_PCI_CONFIG from each of %u vCPUs", r->opts.smp);
 }
 
 static void test_io(Run *r, uint64_t ram_bytes)
@@ -179,7 +206,7 @@ static void test_counts(Run *r)
 
 static void scenario_main(const E2eConfig *cfg)
 {
-    Run r = { .scenario = "main", .img_shared = -1 };
+    Run r = { .scenario = "main", .img_shared = -1, .opts = { .smp = 2 } };
     const uint64_t ram_mb = 1024;
     char why[1200];
 
@@ -190,6 +217,7 @@ static void scenario_main(const E2eConfig *cfg)
     }
     tap(true, "main: QEMU runs and the guest's virtio-blk is up");
     test_pci(&r);
+    test_vcpus(&r);
     test_io(&r, ram_mb * MiB);
     test_invalidate(&r, ram_mb * MiB);
     test_balloon(&r);
@@ -213,7 +241,8 @@ static void record_outcome(Run *r, bool io_ok, bool started)
             r->scenario);
         return;
     }
-    if (r->q.outcome == QEMU_RUNNING) {
+    /* a QEMU that failed a request may still be dumping its core */
+    if (!qemu_wait_gone(&r->q, DEATH_TIMEOUT_MS)) {
         qemu_quit(&r->q, QUIT_TIMEOUT_MS);
     }
     qemu_describe(&r->q, why, sizeof(why));
@@ -255,6 +284,231 @@ static void scenario_rlimit(const E2eConfig *cfg)
     run_stop(&r);
 }
 
+static void record_outcome(Run *r, bool io_ok, bool started);
+
+/* Guest RAM at @gpa as QEMU reads it (HMP xp): @n words, or -errno. */
+static int qemu_xp(Qemu *q, uint64_t gpa, uint32_t *words, int n)
+{
+    char cmd[256], reply[4096];
+    char *p;
+    int ret;
+
+    snprintf(cmd, sizeof(cmd), "{\"execute\": \"human-monitor-command\", "
+             "\"arguments\": {\"command-line\": \"xp /%dwx 0x%llx\"}}\n",
+             n, (unsigned long long)gpa);
+    ret = qemu_qmp(q, cmd, reply, sizeof(reply), QUIT_TIMEOUT_MS);
+    if (ret) {
+        return ret;
+    }
+    p = strstr(reply, "\"return\"");
+    p = p ? strchr(p + 9, ':') : NULL;     /* after the address */
+    for (int i = 0; i < n; i++) {
+        if (!p) {
+            return -EPROTO;
+        }
+        words[i] = strtoul(p + 1, &p, 16);
+    }
+    return 0;
+}
+
+static int qmp_simple(Qemu *q, const char *cmd, const char *file)
+{
+    char buf[1024], reply[1024];
+    int ret;
+
+    if (file) {
+        snprintf(buf, sizeof(buf), "{\"execute\": \"%s\", \"arguments\": "
+                 "{\"filename\": \"%s\"}}\n", cmd, file);
+    } else {
+        snprintf(buf, sizeof(buf), "{\"execute\": \"%s\"}\n", cmd);
+    }
+    ret = qemu_qmp(q, buf, reply, sizeof(reply), QUIT_TIMEOUT_MS);
+    if (ret) {
+        diag("%s: %s", cmd, reply[0] ? reply : strerror(-ret));
+    }
+    return ret;
+}
+
+#define VBE_INDEX   0x1ce
+#define VBE_DATA    0x1cf
+#define VBE_XRES    1
+#define VBE_YRES    2
+#define VBE_BPP     3
+#define VBE_ENABLE  4
+#define VBE_ENABLED 0x01
+#define VBE_LFB     0x40
+
+static int vbe_write(Qemu *q, uint16_t index, uint16_t val)
+{
+    int ret = pio_write(q, VBE_INDEX, 2, index);
+
+    return ret ? ret : pio_write(q, VBE_DATA, 2, val);
+}
+
+static bool framebuffer_seen(Qemu *q, uint64_t gpa, const uint32_t *want)
+{
+    uint32_t got[4] = { 0 };
+    int ret = qemu_xp(q, gpa, got, 4);
+
+    if (ret || memcmp(got, want, sizeof(got))) {
+        diag("xp 0x%llx: %s 0x%08x 0x%08x, want 0x%08x 0x%08x",
+             (unsigned long long)gpa, ret ? strerror(-ret) : "", got[0],
+             got[1], want[0], want[1]);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The source: a guest whose VGA framebuffer sits at its BAR (QEMU has
+ * relocated the frames there), a picture in it, its device state saved.
+ * Return the BAR's address, or 0.
+ */
+static uint64_t replace_source(Run *r, const E2eConfig *cfg,
+                               uint64_t ram_mb, const uint32_t *pattern,
+                               size_t len, const char *state)
+{
+    uint64_t s[FXH_STAT__MAX];
+    const PciDev *vga;
+    bool ok;
+
+    if (run_start(r, cfg, ram_mb)) {
+        tap(false, "replace: the source QEMU runs");
+        return 0;
+    }
+    vga = find_dev(r, 0x1234, 0x1111);
+    ok = vga && !pci_cfg_write(&r->q, vga->slot, 0x04, 2, 0x3);
+    host_stats(&r->q, s);
+    tap(ok && s[FXH_STAT_RELOCATED] == 8 * MiB / FXH_PAGE_SIZE,
+        "replace: the source relocated the framebuffer's %llu frames to "
+        "its BAR at 0x%x", (unsigned long long)s[FXH_STAT_RELOCATED],
+        vga ? vga->bar[0] : 0);
+    if (!ok) {
+        return 0;
+    }
+    ok = !vbe_write(&r->q, VBE_XRES, 64) && !vbe_write(&r->q, VBE_YRES, 64) &&
+         !vbe_write(&r->q, VBE_BPP, 32) &&
+         !vbe_write(&r->q, VBE_ENABLE, VBE_ENABLED | VBE_LFB);
+    /* after the mode set: enabling VBE clears the framebuffer */
+    guest_write(&r->q, vga->bar[0], pattern, len);
+    tap(ok && framebuffer_seen(&r->q, vga->bar[0], pattern),
+        "replace: the source sees the guest's picture at the BAR");
+    tap(!qmp_simple(&r->q, "stop", NULL) &&
+        !qmp_simple(&r->q, "xen-save-devices-state", state),
+        "replace: xen-save-devices-state");
+    return vga->bar[0];
+}
+
+/* Start a QEMU on the domain @src left, restoring with -incoming @uri. */
+static bool replace_start(Run *src, Run *dst, const char *uri)
+{
+    char why[1200];
+
+    dst->opts = src->opts;
+    dst->opts.incoming = uri;
+    dst->opts.restore = true;
+    dst->opts.domain_fds[0] = src->q.ram_fd;
+    dst->opts.domain_fds[1] = src->q.p2m_fd;
+    if (qemu_start(&dst->q, &dst->opts)) {
+        qemu_describe(&dst->q, why, sizeof(why));
+        tap(false, "replace: a QEMU restores with -incoming %s: %s", uri,
+            why);
+        return false;
+    }
+    return true;
+}
+
+static void replace_log(Run *dst)
+{
+    char line[1024];
+
+    qemu_log_find(&dst->q, "Replacing a dummy", line, sizeof(line));
+    diag("%s", line[0] ? line : "no replace message in the log");
+}
+
+/*
+ * -incoming defer, then xen-load-devices-state, as the issue asks and
+ * as libxl does for COLO: record what the binary did.
+ */
+static void replace_defer(Run *src, const uint64_t bar,
+                          const uint32_t *pattern, const char *state)
+{
+    Run dst = { .scenario = "replace", .img_shared = -1 };
+    bool ok;
+
+    if (!replace_start(src, &dst, "defer")) {
+        return;
+    }
+    ok = !qmp_simple(&dst.q, "xen-load-devices-state", state);
+    replace_log(&dst);
+    ok = ok && framebuffer_seen(&dst.q, bar, pattern);
+    record_outcome(&dst, ok, true);
+    qemu_kill(&dst.q);
+}
+
+/*
+ * -incoming with the saved state, as libxl restores a domain (it passes
+ * the file as fd:N; exec:cat is the same stream): QEMU loads the state
+ * while INMIGRATE, meets the framebuffer's frames unpopulated at their
+ * old place, maps a dummy and replaces it when the BAR comes back.
+ */
+static void replace_incoming(Run *src, const uint64_t bar,
+                             const uint32_t *pattern, const char *state)
+{
+    Run dst = { .scenario = "replace", .img_shared = -1 };
+    char uri[700], why[1200];
+    uint64_t s[FXH_STAT__MAX];
+    uint32_t xres = 0;
+    bool ok;
+
+    snprintf(uri, sizeof(uri), "exec:cat %s", state);
+    if (!replace_start(src, &dst, uri)) {
+        return;
+    }
+    ok = !wait_running(&dst.q);
+    qemu_describe(&dst.q, why, sizeof(why));
+    tap(ok, "replace: the restored QEMU loads the state and runs (%s)",
+        why);
+    replace_log(&dst);
+    host_stats(&dst.q, s);
+    diag("restored: %llu map calls, %llu with MAP_FIXED",
+         (unsigned long long)s[FXH_STAT_MAP_CALLS],
+         (unsigned long long)s[FXH_STAT_FIXED_MAPS]);
+    tap(ok && framebuffer_seen(&dst.q, bar, pattern),
+        "replace: the dummy was replaced by the BAR's frames, QEMU sees "
+        "the guest's picture");
+    ok = ok && !pio_write(&dst.q, VBE_INDEX, 2, VBE_XRES) &&
+         !pio_read(&dst.q, VBE_DATA, 2, &xres);
+    tap(ok && xres == 64, "replace: the VGA's mode came across (xres %u)",
+        xres);
+    tap(quit_cleanly(&dst, why, sizeof(why)),
+        "replace: the restored QEMU quits: %s", why);
+    qemu_kill(&dst.q);
+}
+
+static void scenario_replace(const E2eConfig *cfg)
+{
+    Run src = { .scenario = "replace", .img_shared = -1,
+                .opts = { .vga = true } };
+    uint32_t pattern[1024];
+    char state[600], why[1200];
+    uint64_t bar;
+
+    for (int i = 0; i < 1024; i++) {
+        pattern[i] = 0xfb000000u ^ (i * 2654435761u);
+    }
+    snprintf(state, sizeof(state), "%s/replace/devices.state",
+             cfg->run_dir);
+    bar = replace_source(&src, cfg, 256, pattern, sizeof(pattern), state);
+    if (bar) {
+        tap(quit_cleanly(&src, why, sizeof(why)),
+            "replace: the source QEMU quits: %s", why);
+        replace_incoming(&src, bar, pattern, state);
+        replace_defer(&src, bar, pattern, state);
+    }
+    run_stop(&src);
+}
+
 int tests_main(const E2eConfig *cfg)
 {
     bool all = !strcmp(cfg->scenario, "all");
@@ -268,6 +522,9 @@ int tests_main(const E2eConfig *cfg)
     }
     if (all || !strcmp(cfg->scenario, "rlimit")) {
         scenario_rlimit(cfg);
+    }
+    if (all || !strcmp(cfg->scenario, "replace")) {
+        scenario_replace(cfg);
     }
     printf("1..%d\n", tap_count());
     return 0;

@@ -47,6 +47,7 @@ typedef struct Run {
     char image[600];
 } Run;
 
+int wait_running(Qemu *q);
 int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb);
 void run_stop(Run *r);
 const PciDev *find_dev(Run *r, uint16_t vendor, uint16_t device);
