@@ -4,7 +4,8 @@
  * make e2e-bench: the real binaries side by side, under the simulated
  * host.  Each workload runs in a fresh QEMU (so that no cache is warm),
  * RUNS times per binary, at the cache's default limit and at a small
- * one (-machine ...,mapcache-max-size=64M, on binaries that take it).
+ * one (mapcache-max-size=64M, on binaries that take it), by virtio-blk
+ * and by AHCI with NCQ.
  *
  * Per workload and binary: requests per second and latency (median,
  * p99), pooled over the runs; map calls and pages per request, and
@@ -51,6 +52,7 @@ typedef struct Workload {
     const char *name;
     ReqPattern p;
     int depth;
+    bool ahci;
 } Workload;
 
 #define WS_SMALL    (32 * MiB)
@@ -70,6 +72,16 @@ static const Workload workloads[] = {
                            false }, 32 },
     { "mixed16k-qd16", { 16384, GUEST_DATA_BASE, WS_LARGE, 0, 50, false },
       16 },
+    { "ahci-rand4k-qd1", { 4096, GUEST_DATA_BASE, WS_LARGE, 0, 0, false },
+      1, true },
+    { "ahci-rand4k-qd32", { 4096, GUEST_DATA_BASE, WS_LARGE, 0, 0, false },
+      32, true },
+    { "ahci-seq128k-qd8", { 128 * 1024, GUEST_DATA_BASE, WS_LARGE, 0, 0,
+                            true }, 8, true },
+    { "ahci-cross1M-qd32", { 4096, GUEST_DATA_BASE, WS_LARGE, 2048, 0,
+                             false }, 32, true },
+    { "ahci-mixed16k-qd32", { 16384, GUEST_DATA_BASE, WS_LARGE, 0, 50,
+                              false }, 32, true },
 };
 
 typedef struct Result {
@@ -133,7 +145,8 @@ static int bench_run(const E2eConfig *cfg, const Workload *w,
                      const LimitWay *way, int img, const char *image,
                      Result *res)
 {
-    Run r = { .scenario = "bench", .img_shared = img };
+    Run r = { .scenario = "bench", .img_shared = img, .with_ahci = w->ahci,
+              .on_ahci = w->ahci };
     uint64_t before[FXH_STAT__MAX], after[FXH_STAT__MAX];
     FxhMsg m = { .op = FXH_OP_RESET_PEAK };
     int ret;
@@ -177,13 +190,13 @@ static void print_row(const char *wname, const char *bin, const char *limit,
     double per;
 
     if (res->skipped || !res->runs) {
-        printf("| %-17s | %-8s | %-7s | %s |\n", wname, bin, limit,
+        printf("| %-18s | %-8s | %-7s | %s |\n", wname, bin, limit,
                res->why[0] ? res->why : "no run completed");
         return;
     }
     qsort(res->lat, res->nlat, sizeof(uint64_t), cmp_u64);
     per = res->requests;
-    printf("| %-17s | %-8s | %-7s | %8.0f | %7.1f | %8.1f | %6.3f | %8.1f "
+    printf("| %-18s | %-8s | %-7s | %8.0f | %7.1f | %8.1f | %6.3f | %8.1f "
            "| %7.1f | %7.1f |%s\n", wname, bin, limit,
            res->requests * 1e9 / res->ns,
            res->lat[res->nlat / 2] / 1e3,
@@ -265,7 +278,7 @@ int bench_main(const E2eConfig *cfg)
     printf("%d runs of %d requests per row, %d MiB of guest RAM; "
            "a fresh QEMU per run\n\n", cfg->runs, BENCH_REQUESTS,
            BENCH_RAM_MB);
-    printf("| workload          | binary   | limit   |    req/s | p50 us  "
+    printf("| workload           | binary   | limit   |    req/s | p50 us  "
            "|  p99 us  | maps/r | pages/r  | unmaps  | peak MiB |\n");
     printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: "
            "| ---: |\n");

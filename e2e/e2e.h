@@ -32,6 +32,7 @@ typedef struct QemuOpts {
     const char *host_dir;   /* where the fake libraries are */
     const char *run_dir;    /* sockets, logs, the image */
     const char *image;
+    const char *image_ahci; /* a disk on AHCI port 0 too, or NULL */
     uint64_t ram_mb;
     const char *machine;    /* NULL: xenfv, as libxl starts HVM guests */
     const char *machine_extra;  /* appended to -machine, or NULL */
@@ -147,6 +148,21 @@ typedef struct VirtioBlk {
 } VirtioBlk;
 
 #define VBLK_MAX_DEPTH 128
+
+/* AHCI, port 0, NCQ */
+
+typedef struct Ahci {
+    Qemu *q;
+    uint64_t abar;
+    unsigned int slots;
+    uint64_t irq_seen;
+    BlkReq *inflight[32];
+} Ahci;
+
+int ahci_init(Ahci *a, Qemu *q, const PciDev *dev);
+/* Run @n requests with up to @depth NCQ tags in flight; 0 or -errno. */
+int ahci_run(Ahci *a, BlkReq *reqs, int n, int depth,
+             void (*mid)(void *), void *opaque);
 
 int vblk_init(VirtioBlk *d, Qemu *q, const PciDev *dev);
 /* Run @n requests keeping up to @depth in flight; 0 or -errno. */

@@ -111,6 +111,17 @@ static const char **qemu_argv(const QemuOpts *o, const char *qmp)
         argv[n++] = "-object";
         argv[n++] = "iothread,id=io0";
     }
+    if (o->image_ahci) {
+        /* as libxl gives hdtype=ahci */
+        argv[n++] = "-device";
+        argv[n++] = "ahci,id=ahci0,addr=0x5";
+        argv[n++] = "-drive";
+        argv[n++] = xstrdup_printf("file=%s,if=none,id=ahcidisk-0,"
+                                   "format=raw,cache=writeback",
+                                   o->image_ahci);
+        argv[n++] = "-device";
+        argv[n++] = "ide-hd,bus=ahci0.0,unit=0,drive=ahcidisk-0";
+    }
     if (o->vga) {
         argv[n++] = "-device";
         argv[n++] = "VGA,vgamem_mb=8,romfile=";

@@ -71,12 +71,27 @@ int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb)
     r->opts.image = r->image;
     r->opts.ram_mb = ram_mb;
     r->opts.queue_size = r->opts.queue_size ? r->opts.queue_size : 512;
+    r->img_ahci = -1;
+    if (r->with_ahci) {
+        snprintf(r->image_ahci, sizeof(r->image_ahci), "%s/ahci.img",
+                 r->dir);
+        r->img_ahci = image_make(r->image_ahci, IMAGE_BYTES);
+        if (r->img_ahci < 0) {
+            return r->img_ahci;
+        }
+        r->opts.image_ahci = r->image_ahci;
+    }
     ret = qemu_start(&r->q, &r->opts);
     ret = ret ? ret : wait_running(&r->q);
     if (!ret) {
         r->ndevs = pci_enumerate(&r->q, r->devs, 32);
         vd = r->ndevs > 0 ? find_dev(r, 0x1af4, 0x1001) : NULL;
         ret = vd ? vblk_init(&r->blk, &r->q, vd) : -ENODEV;
+    }
+    if (!ret && r->with_ahci) {
+        const PciDev *ad = find_dev(r, 0x8086, 0x2922);
+
+        ret = ad ? ahci_init(&r->ahci, &r->q, ad) : -ENODEV;
     }
     if (ret) {
         qemu_describe(&r->q, why, sizeof(why));
@@ -92,6 +107,9 @@ void run_stop(Run *r)
     if (r->img >= 0) {
         close(r->img);
     }
+    if (r->with_ahci && r->img_ahci >= 0) {
+        close(r->img_ahci);
+    }
 }
 
 /* Run and check one batch; true if every request came back right. */
@@ -103,13 +121,15 @@ bool batch(Run *r, const ReqPattern *p, int n, int depth,
 
     make_requests(reqs, n, p);
     prepare_buffers(&r->q, reqs, n);
-    ret = vblk_run(&r->blk, reqs, n, depth, mid, opaque);
+    ret = r->on_ahci ? ahci_run(&r->ahci, reqs, n, depth, mid, opaque) :
+                       vblk_run(&r->blk, reqs, n, depth, mid, opaque);
     if (ret) {
-        diag("virtio-blk: %s", strerror(-ret));
+        diag("%s: %s", r->on_ahci ? "ahci" : "virtio-blk", strerror(-ret));
         free(reqs);
         return false;
     }
-    bad = verify_requests(&r->q, r->img, reqs, n);
+    bad = verify_requests(&r->q, r->on_ahci ? r->img_ahci : r->img, reqs,
+                          n);
     free(reqs);
     return !bad;
 }

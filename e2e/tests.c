@@ -110,6 +110,24 @@ static void test_io(Run *r, uint64_t ram_bytes)
         "128 KiB across 1 MiB boundaries, queue depth 8");
 }
 
+static void test_ahci(Run *r, uint64_t ram_bytes)
+{
+    uint64_t span = ram_bytes - GUEST_DATA_BASE - MiB;
+    ReqPattern rd4k = { 4096, GUEST_DATA_BASE, span, 0, 0, false };
+    ReqPattern mixed = { 32768, GUEST_DATA_BASE, span, 0, 50, false };
+    ReqPattern cross = { 16384, GUEST_DATA_BASE, span, 8192, 50, false };
+
+    r->on_ahci = true;
+    tap(batch(r, &rd4k, 200, 1, NULL, NULL),
+        "ahci: 4 KiB NCQ reads, one tag");
+    tap(batch(r, &mixed, 1000, 32, NULL, NULL),
+        "ahci: 32 KiB NCQ reads and writes, 32 tags, over %llu MiB",
+        (unsigned long long)(span / MiB));
+    tap(batch(r, &cross, 500, 32, NULL, NULL),
+        "ahci: 16 KiB across 1 MiB boundaries, 32 tags");
+    r->on_ahci = false;
+}
+
 static void send_invalidate(void *opaque)
 {
     Run *r = opaque;
@@ -206,7 +224,8 @@ static void test_counts(Run *r)
 
 static void scenario_main(const E2eConfig *cfg)
 {
-    Run r = { .scenario = "main", .img_shared = -1, .opts = { .smp = 2 } };
+    Run r = { .scenario = "main", .img_shared = -1, .with_ahci = true,
+              .opts = { .smp = 2 } };
     const uint64_t ram_mb = 1024;
     char why[1200];
 
@@ -219,6 +238,7 @@ static void scenario_main(const E2eConfig *cfg)
     test_pci(&r);
     test_vcpus(&r);
     test_io(&r, ram_mb * MiB);
+    test_ahci(&r, ram_mb * MiB);
     test_invalidate(&r, ram_mb * MiB);
     test_balloon(&r);
     test_buffered(&r);

@@ -45,6 +45,11 @@ typedef struct Run {
     int img_shared;         /* an image made already, or -1 */
     char dir[512];
     char image[600];
+    bool with_ahci;         /* an AHCI disk too, its own image */
+    Ahci ahci;
+    int img_ahci;
+    char image_ahci[600];
+    bool on_ahci;           /* batches go to the AHCI disk */
 } Run;
 
 int wait_running(Qemu *q);
