@@ -69,32 +69,14 @@ typedef struct Prd {
     uint32_t dbc;           /* byte count - 1, bit 31: interrupt */
 } Prd;
 
-static int mmio_read(Ahci *a, uint32_t off, uint32_t *val)
+static int abar_read(Ahci *a, uint32_t off, uint32_t *val)
 {
-    FxhMsg m = { .op = FXH_OP_IOREQ };
-    int ret;
-
-    m.a[0] = IOREQ_TYPE_COPY;
-    m.a[1] = IOREQ_READ;
-    m.a[2] = a->abar + off;
-    m.a[4] = 4;
-    m.a[5] = 1;
-    ret = host_call(a->q, &m);
-    *val = m.a[3];
-    return ret;
+    return mmio_read(a->q, a->abar + off, 4, val);
 }
 
-static int mmio_write(Ahci *a, uint32_t off, uint32_t val)
+static int abar_write(Ahci *a, uint32_t off, uint32_t val)
 {
-    FxhMsg m = { .op = FXH_OP_IOREQ };
-
-    m.a[0] = IOREQ_TYPE_COPY;
-    m.a[1] = IOREQ_WRITE;
-    m.a[2] = a->abar + off;
-    m.a[3] = val;
-    m.a[4] = 4;
-    m.a[5] = 1;
-    return host_call(a->q, &m);
+    return mmio_write(a->q, a->abar + off, 4, val);
 }
 
 /* Stop port 0, give it its lists, start it. */
@@ -105,18 +87,18 @@ static int ahci_port_start(Ahci *a)
     int ret;
 
     guest_write(a->q, AHCI_CLB_GPA, zero, sizeof(zero));
-    ret = mmio_read(a, PORT0 + PX_CMD, &cmd);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_CMD,
+    ret = abar_read(a, PORT0 + PX_CMD, &cmd);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_CMD,
                                  cmd & ~(CMD_ST | CMD_FRE));
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_CLB, AHCI_CLB_GPA);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_CLBU, 0);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_FB, AHCI_FB_GPA);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_FBU, 0);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_SERR, 0xffffffff);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_IS, 0xffffffff);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_IE, 0xffffffff);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_CMD, CMD_FRE);
-    ret = ret ? ret : mmio_write(a, PORT0 + PX_CMD, CMD_FRE | CMD_ST);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_CLB, AHCI_CLB_GPA);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_CLBU, 0);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_FB, AHCI_FB_GPA);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_FBU, 0);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_SERR, 0xffffffff);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_IS, 0xffffffff);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_IE, 0xffffffff);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_CMD, CMD_FRE);
+    ret = ret ? ret : abar_write(a, PORT0 + PX_CMD, CMD_FRE | CMD_ST);
     return ret;
 }
 
@@ -130,10 +112,10 @@ int ahci_init(Ahci *a, Qemu *q, const PciDev *dev)
     a->q = q;
     a->abar = dev->bar[5];
     ret = pci_cfg_write(q, dev->slot, 0x04, 2, 0x6);   /* MEM, master */
-    ret = ret ? ret : mmio_write(a, HBA_GHC, GHC_AE);
-    ret = ret ? ret : mmio_read(a, HBA_CAP, &cap);
-    ret = ret ? ret : mmio_read(a, HBA_PI, &pi);
-    ret = ret ? ret : mmio_read(a, PORT0 + PX_SSTS, &ssts);
+    ret = ret ? ret : abar_write(a, HBA_GHC, GHC_AE);
+    ret = ret ? ret : abar_read(a, HBA_CAP, &cap);
+    ret = ret ? ret : abar_read(a, HBA_PI, &pi);
+    ret = ret ? ret : abar_read(a, PORT0 + PX_SSTS, &ssts);
     if (ret) {
         return ret;
     }
@@ -144,8 +126,8 @@ int ahci_init(Ahci *a, Qemu *q, const PciDev *dev)
         return -ENODEV;
     }
     ret = ahci_port_start(a);
-    ret = ret ? ret : mmio_write(a, HBA_IS, 0xffffffff);
-    ret = ret ? ret : mmio_write(a, HBA_GHC, GHC_AE | GHC_IE);
+    ret = ret ? ret : abar_write(a, HBA_IS, 0xffffffff);
+    ret = ret ? ret : abar_write(a, HBA_GHC, GHC_AE | GHC_IE);
     m.a[7] = 1;
     if (!ret) {
         ret = host_call(q, &m) < 0 ? -EPIPE : 0;
@@ -184,9 +166,9 @@ static void ahci_post(Ahci *a, BlkReq *r, unsigned int tag)
 /* Issue the tags in @mask: SACT first, then CI, as NCQ wants. */
 static int ahci_issue(Ahci *a, uint32_t mask)
 {
-    int ret = mmio_write(a, PORT0 + PX_SACT, mask);
+    int ret = abar_write(a, PORT0 + PX_SACT, mask);
 
-    return ret ? ret : mmio_write(a, PORT0 + PX_CI, mask);
+    return ret ? ret : abar_write(a, PORT0 + PX_CI, mask);
 }
 
 /* Complete the tags no longer active; return how many, or -errno. */
@@ -195,8 +177,8 @@ static int ahci_reap(Ahci *a, uint32_t *busy)
     uint32_t sact, tfd, done;
     int n = 0, ret;
 
-    ret = mmio_read(a, PORT0 + PX_SACT, &sact);
-    ret = ret ? ret : mmio_read(a, PORT0 + PX_TFD, &tfd);
+    ret = abar_read(a, PORT0 + PX_SACT, &sact);
+    ret = ret ? ret : abar_read(a, PORT0 + PX_TFD, &tfd);
     if (ret) {
         return ret;
     }
@@ -233,8 +215,8 @@ static int ahci_wait_irq(Ahci *a)
     }
     a->irq_seen = m.a[0];
     /* acknowledge: the port's status, then the HBA's, lowers INTx */
-    ret = mmio_write(a, PORT0 + PX_IS, 0xffffffff);
-    return ret ? ret : mmio_write(a, HBA_IS, 0xffffffff);
+    ret = abar_write(a, PORT0 + PX_IS, 0xffffffff);
+    return ret ? ret : abar_write(a, HBA_IS, 0xffffffff);
 }
 
 int ahci_run(Ahci *a, BlkReq *reqs, int n, int depth,

@@ -95,6 +95,8 @@ void guest_read(Qemu *q, uint64_t gpa, void *buf, size_t len);
 
 /* The vCPU's accesses: ioreqs */
 
+int mmio_read(Qemu *q, uint64_t addr, unsigned int size, uint32_t *val);
+int mmio_write(Qemu *q, uint64_t addr, unsigned int size, uint32_t val);
 int pio_read(Qemu *q, uint16_t port, unsigned int size, uint32_t *val);
 int pio_write(Qemu *q, uint16_t port, unsigned int size, uint32_t val);
 int pio_write_buffered(Qemu *q, uint16_t port, unsigned int size,
@@ -145,6 +147,10 @@ typedef struct VirtioBlk {
     uint64_t capacity;      /* sectors */
     BlkReq *inflight[1024];
     bool buffered_kick;     /* kick with a buffered ioreq */
+    bool modern;            /* the virtio 1.0 interface, on BAR 4 */
+    uint64_t common;        /* modern: the capabilities' addresses */
+    uint64_t notify;
+    uint64_t isr;
 } VirtioBlk;
 
 #define VBLK_MAX_DEPTH 128
@@ -165,6 +171,8 @@ int ahci_run(Ahci *a, BlkReq *reqs, int n, int depth,
              void (*mid)(void *), void *opaque);
 
 int vblk_init(VirtioBlk *d, Qemu *q, const PciDev *dev);
+/* The same device, reset and brought up on its modern interface. */
+int vblk_init_modern(VirtioBlk *d, Qemu *q, const PciDev *dev);
 /* Run @n requests keeping up to @depth in flight; 0 or -errno. */
 int vblk_run(VirtioBlk *d, BlkReq *reqs, int n, int depth,
              void (*mid)(void *), void *opaque);

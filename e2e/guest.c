@@ -38,6 +38,23 @@ static int ioreq(Qemu *q, uint8_t type, uint8_t dir, uint64_t addr,
     return ret;
 }
 
+/* MMIO as the vCPU emulates it: IOREQ_TYPE_COPY, data in the request */
+int mmio_read(Qemu *q, uint64_t addr, unsigned int size, uint32_t *val)
+{
+    uint64_t data = 0;
+    int ret = ioreq(q, IOREQ_TYPE_COPY, IOREQ_READ, addr, size, &data);
+
+    *val = size == 4 ? (uint32_t)data : data & ((1u << (8 * size)) - 1);
+    return ret;
+}
+
+int mmio_write(Qemu *q, uint64_t addr, unsigned int size, uint32_t val)
+{
+    uint64_t data = val;
+
+    return ioreq(q, IOREQ_TYPE_COPY, IOREQ_WRITE, addr, size, &data);
+}
+
 int pio_read(Qemu *q, uint16_t port, unsigned int size, uint32_t *val)
 {
     uint64_t data = 0;
@@ -266,6 +283,122 @@ int vblk_init(VirtioBlk *d, Qemu *q, const PciDev *dev)
     return ret;
 }
 
+/* The modern interface: capabilities, common configuration */
+
+#define VIRTIO_PCI_CAP_COMMON       1
+#define VIRTIO_PCI_CAP_NOTIFY       2
+#define VIRTIO_PCI_CAP_ISR          3
+#define VIRTIO_F_VERSION_1_WORD1    (1u << 0)   /* bit 32 */
+#define VIRTIO_STATUS_FEATURES_OK   8
+
+#define VCOMMON_DFSELECT            0x00
+#define VCOMMON_GFSELECT            0x08
+#define VCOMMON_GF                  0x0c
+#define VCOMMON_STATUS              0x14
+#define VCOMMON_Q_SELECT            0x16
+#define VCOMMON_Q_SIZE              0x18
+#define VCOMMON_Q_ENABLE            0x1c
+#define VCOMMON_Q_NOFF              0x1e
+#define VCOMMON_Q_DESC              0x20
+#define VCOMMON_Q_AVAIL             0x28
+#define VCOMMON_Q_USED              0x30
+
+/* Find the vendor capabilities: where common, notify and ISR live. */
+static int vblk_find_caps(VirtioBlk *d, const PciDev *dev,
+                          uint32_t *notify_mult)
+{
+    uint32_t ptr, id, type, bar, off;
+    int guard = 0;
+
+    if (pci_cfg_read(d->q, dev->slot, 0x34, 1, &ptr)) {
+        return -EIO;
+    }
+    for (; ptr && guard < 32; guard++) {
+        pci_cfg_read(d->q, dev->slot, ptr, 1, &id);
+        pci_cfg_read(d->q, dev->slot, ptr + 3, 1, &type);
+        pci_cfg_read(d->q, dev->slot, ptr + 4, 1, &bar);
+        pci_cfg_read(d->q, dev->slot, ptr + 8, 4, &off);
+        if (id == 0x09 && bar < 6) {
+            uint64_t addr = dev->bar[bar] + off;
+
+            if (type == VIRTIO_PCI_CAP_COMMON) {
+                d->common = addr;
+            } else if (type == VIRTIO_PCI_CAP_NOTIFY) {
+                d->notify = addr;
+                pci_cfg_read(d->q, dev->slot, ptr + 16, 4, notify_mult);
+            } else if (type == VIRTIO_PCI_CAP_ISR) {
+                d->isr = addr;
+            }
+        }
+        pci_cfg_read(d->q, dev->slot, ptr + 1, 1, &ptr);
+    }
+    return d->common && d->notify && d->isr ? 0 : -ENODEV;
+}
+
+static int vcommon_write64(VirtioBlk *d, uint32_t off, uint64_t val)
+{
+    int ret = mmio_write(d->q, d->common + off, 4, (uint32_t)val);
+
+    return ret ? ret : mmio_write(d->q, d->common + off + 4, 4, val >> 32);
+}
+
+int vblk_init_modern(VirtioBlk *d, Qemu *q, const PciDev *dev)
+{
+    uint8_t zero[64 * 1024] = { 0 };
+    uint32_t mult = 0, noff, qsize, status;
+    FxhMsg m = { .op = FXH_OP_WAIT_IRQ };
+    int ret;
+
+    memset(d, 0, sizeof(*d));
+    d->q = q;
+    d->modern = true;
+    d->ring_gpa = VBLK_RING_GPA;
+    ret = pci_cfg_write(q, dev->slot, 0x04, 2, 0x7);
+    ret = ret ? ret : vblk_find_caps(d, dev, &mult);
+    if (ret) {
+        return ret;
+    }
+    ret = mmio_write(q, d->common + VCOMMON_STATUS, 1, 0);
+    ret = ret ? ret : mmio_write(q, d->common + VCOMMON_STATUS, 1,
+                                 VIRTIO_STATUS_ACK | VIRTIO_STATUS_DRIVER);
+    ret = ret ? ret : mmio_write(q, d->common + VCOMMON_GFSELECT, 4, 1);
+    ret = ret ? ret : mmio_write(q, d->common + VCOMMON_GF, 4,
+                                 VIRTIO_F_VERSION_1_WORD1);
+    ret = ret ? ret : mmio_write(q, d->common + VCOMMON_STATUS, 1,
+                                 VIRTIO_STATUS_ACK | VIRTIO_STATUS_DRIVER |
+                                 VIRTIO_STATUS_FEATURES_OK);
+    ret = ret ? ret : mmio_read(q, d->common + VCOMMON_STATUS, 1, &status);
+    if (!ret && !(status & VIRTIO_STATUS_FEATURES_OK)) {
+        return -EPROTO;
+    }
+    ret = ret ? ret : mmio_write(q, d->common + VCOMMON_Q_SELECT, 2, 0);
+    ret = ret ? ret : mmio_read(q, d->common + VCOMMON_Q_SIZE, 2, &qsize);
+    ret = ret ? ret : mmio_read(q, d->common + VCOMMON_Q_NOFF, 2, &noff);
+    if (ret || !qsize || qsize > 1024) {
+        return ret ? ret : -EINVAL;
+    }
+    d->qsize = qsize;
+    d->notify += noff * mult;
+    d->used_off = (16ull * d->qsize + 6 + 2 * d->qsize + 4095) & ~4095ull;
+    guest_write(q, d->ring_gpa, zero, sizeof(zero));
+    ret = vcommon_write64(d, VCOMMON_Q_DESC, d->ring_gpa);
+    ret = ret ? ret : vcommon_write64(d, VCOMMON_Q_AVAIL, avail_gpa(d));
+    ret = ret ? ret : vcommon_write64(d, VCOMMON_Q_USED,
+                                      d->ring_gpa + d->used_off);
+    ret = ret ? ret : mmio_write(q, d->common + VCOMMON_Q_ENABLE, 2, 1);
+    ret = ret ? ret : mmio_write(q, d->common + VCOMMON_STATUS, 1,
+                                 VIRTIO_STATUS_ACK | VIRTIO_STATUS_DRIVER |
+                                 VIRTIO_STATUS_FEATURES_OK |
+                                 VIRTIO_STATUS_DRIVER_OK);
+    m.a[7] = 1;
+    if (!ret) {
+        ret = host_call(q, &m) < 0 ? -EPIPE : 0;
+        d->irq_seen = m.a[0];
+    }
+    d->capacity = 0;
+    return ret;
+}
+
 /* Put request @r in slot @slot: header, data, status descriptors. */
 static void vblk_post(VirtioBlk *d, BlkReq *r, unsigned int slot)
 {
@@ -295,6 +428,9 @@ static void vblk_post(VirtioBlk *d, BlkReq *r, unsigned int slot)
 
 static int vblk_kick(VirtioBlk *d)
 {
+    if (d->modern) {
+        return mmio_write(d->q, d->notify, 2, 0);
+    }
     if (d->buffered_kick) {
         return pio_write_buffered(d->q, d->io + VIRTIO_PCI_QUEUE_NOTIFY, 2,
                                   0);
@@ -350,6 +486,9 @@ static int vblk_wait_irq(VirtioBlk *d)
         return -ETIMEDOUT;
     }
     d->irq_seen = m.a[0];
+    if (d->modern) {
+        return mmio_read(d->q, d->isr, 1, &isr);
+    }
     return pio_read(d->q, d->io + VIRTIO_PCI_ISR, 1, &isr);
 }
 

@@ -128,6 +128,27 @@ static void test_ahci(Run *r, uint64_t ram_bytes)
     r->on_ahci = false;
 }
 
+static void test_modern(Run *r, uint64_t ram_bytes)
+{
+    const PciDev *vd = find_dev(r, 0x1af4, 0x1001);
+    ReqPattern p = { 8192, GUEST_DATA_BASE,
+                     ram_bytes - GUEST_DATA_BASE - MiB, 0, 50, false };
+    VirtioBlk legacy = r->blk;
+    int ret = vd ? vblk_init_modern(&r->blk, &r->q, vd) : -ENODEV;
+
+    if (ret) {
+        diag("virtio-blk modern: %s", strerror(-ret));
+    }
+    tap(!ret && batch(r, &p, 1000, 64, NULL, NULL),
+        "virtio-blk, modern interface: 8 KiB reads and writes, queue "
+        "depth 64");
+    /* back to legacy, where the rest of the tests kick */
+    ret = vblk_init(&r->blk, &r->q, vd);
+    tap(!ret && r->blk.capacity == legacy.capacity &&
+        batch(r, &p, 100, 8, NULL, NULL),
+        "virtio-blk: reset to the legacy interface, still serving");
+}
+
 static void send_invalidate(void *opaque)
 {
     Run *r = opaque;
@@ -239,6 +260,7 @@ static void scenario_main(const E2eConfig *cfg)
     test_vcpus(&r);
     test_io(&r, ram_mb * MiB);
     test_ahci(&r, ram_mb * MiB);
+    test_modern(&r, ram_mb * MiB);
     test_invalidate(&r, ram_mb * MiB);
     test_balloon(&r);
     test_buffered(&r);
