@@ -307,23 +307,78 @@ static void scenario_iothread(const E2eConfig *cfg)
     run_stop(&r);
 }
 
+/*
+ * Copy the host's libraries where nobody can read them: the build
+ * directory may sit under a home that user 65534 cannot enter.  Return
+ * the directory (made with mkdtemp), or NULL.
+ */
+static char *host_dir_for_nobody(const E2eConfig *cfg)
+{
+    static const char *libs[] = {
+        "libfakexenhost.so.0", "libxenctrl.so.4.17",
+        "libxenforeignmemory.so.1", "libxendevicemodel.so.1",
+        "libxenevtchn.so.1", "libxengnttab.so.1", "libxenstore.so.4",
+        "libxentoolcore.so.1",
+    };
+    char tmpl[] = "/tmp/xen-e2e-host-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    char cmd[2048];
+
+    if (!dir) {
+        return NULL;
+    }
+    chmod(dir, 0755);
+    for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++) {
+        snprintf(cmd, sizeof(cmd), "cp '%s/%s' '%s/' && chmod 755 '%s/%s'",
+                 cfg->host_dir, libs[i], dir, dir, libs[i]);
+        if (system(cmd)) {
+            return NULL;
+        }
+    }
+    snprintf(cmd, sizeof(cmd), "ln -s libfakexenhost.so.0 "
+             "'%s/libfakexenhost.so'", dir);
+    return system(cmd) ? NULL : strdup(dir);
+}
+
 static void scenario_rlimit(const E2eConfig *cfg)
 {
     Run r = { .scenario = "rlimit", .img_shared = -1,
-              .opts = { .unprivileged = true,
+              .opts = { .unprivileged = geteuid() == 0,
                         .rlimit_as = cfg->rlimit_as } };
     const uint64_t ram_mb = 1024;
     ReqPattern p = { 4096, GUEST_DATA_BASE,
                      ram_mb * MiB - GUEST_DATA_BASE - MiB, 0, 50, false };
+    E2eConfig c = *cfg;
+    char *host_dir = NULL, run_dir[64], cmd[128];
     bool started, ok;
 
-    diag("rlimit: as uid 65534, RLIMIT_AS %llu MiB, %llu MiB of guest RAM",
+    if (r.opts.unprivileged) {
+        host_dir = host_dir_for_nobody(cfg);
+        if (!host_dir) {
+            tap(false, "rlimit: copy the host's libraries to /tmp");
+            return;
+        }
+        c.host_dir = host_dir;
+        snprintf(run_dir, sizeof(run_dir), "%s/run", host_dir);
+        c.run_dir = run_dir;
+        mkdir(run_dir, 0777);
+        chmod(run_dir, 0777);
+    }
+    diag("rlimit: as uid %d, RLIMIT_AS %llu MiB, %llu MiB of guest RAM",
+         r.opts.unprivileged ? 65534 : (int)geteuid(),
          (unsigned long long)(cfg->rlimit_as / MiB),
          (unsigned long long)ram_mb);
-    started = !run_start(&r, cfg, ram_mb);
+    started = !run_start(&r, &c, ram_mb);
     ok = started && batch(&r, &p, 1000, 32, NULL, NULL);
     record_outcome(&r, ok, started);
     run_stop(&r);
+    if (host_dir) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", host_dir);
+        if (system(cmd)) {
+            diag("could not remove %s", host_dir);
+        }
+        free(host_dir);
+    }
 }
 
 static void record_outcome(Run *r, bool io_ok, bool started);
