@@ -752,6 +752,13 @@ static uint64_t wait_irq(uint64_t seen, uint64_t timeout_ms)
     return now;
 }
 
+void fxh_stats_get(uint64_t stats[])
+{
+    pthread_mutex_lock(&host.lock);
+    memcpy(stats, host.stats, sizeof(host.stats));
+    pthread_mutex_unlock(&host.lock);
+}
+
 /* The control socket */
 
 static int send_answer(int fd, FxhMsg *m, const int *fds, int nr_fds)

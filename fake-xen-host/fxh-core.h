@@ -29,6 +29,9 @@ void fxh_init(void);
 void *fxh_dummy_handle(void);
 void fxh_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The host's counters, in FxhStat order (fxh-protocol.h) */
+void fxh_stats_get(uint64_t stats[]);
+
 /* Guest RAM: foreign mappings, the p2m */
 void *fxh_foreign_map(void *addr, int prot, int flags, size_t num,
                       const xen_pfn_t gfns[], int err[]);
