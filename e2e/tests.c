@@ -563,10 +563,14 @@ static void replace_incoming(Run *src, const uint64_t bar,
         return;
     }
     ok = !wait_running(&dst.q);
-    qemu_describe(&dst.q, why, sizeof(why));
-    tap(ok, "replace: the restored QEMU loads the state and runs (%s)",
-        why);
     replace_log(&dst);
+    if (!ok) {
+        /* it died loading the state: say how, and whether it is known */
+        record_outcome(&dst, false, true);
+        qemu_kill(&dst.q);
+        return;
+    }
+    tap(true, "replace: the restored QEMU loads the state and runs");
     host_stats(&dst.q, s);
     diag("restored: %llu map calls, %llu with MAP_FIXED",
          (unsigned long long)s[FXH_STAT_MAP_CALLS],

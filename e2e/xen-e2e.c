@@ -56,6 +56,15 @@ static const KnownFailure known_failures[] = {
      */
     { "xen-load-devices-state-yank", "replace", QEMU_SIGNALED,
       "yank_unregister_instance: Assertion `entry' failed" },
+    /*
+     * 9.2: the replace, run from the incoming migration coroutine,
+     * maps the real frames and calls ram_block_notify_add(), whose
+     * block-layer registrar takes the graph lock "in the main loop",
+     * asserting it is not in a coroutine
+     */
+    { "replace-incoming-graph-rdlock", "replace", QEMU_SIGNALED,
+      "bdrv_graph_rdlock_main_loop: Assertion `!qemu_in_coroutine()' "
+      "failed" },
 };
 
 static int tap_n;
