@@ -10,7 +10,8 @@
  * Per workload and binary: requests per second and latency (median,
  * p99), pooled over the runs; map calls and pages per request, and
  * unmaps per run, as the host counted them; the peak of foreign bytes
- * mapped, the maximum over the runs.  The counts carry over to real Xen
+ * mapped, the maximum over the runs.  Run i of a workload makes the same
+ * requests on every binary and at every limit (its own seed).  The counts carry over to real Xen
  * (each map call is a privcmd ioctl and a hypercall there); the times
  * are the simulated host's (an mmap() of a memfd, an ioreq through a
  * pipe and a thread) and do not.
@@ -302,6 +303,8 @@ int bench_main(const E2eConfig *cfg)
                 res.lat = calloc(cfg->runs * BENCH_REQUESTS,
                                  sizeof(uint64_t));
                 for (int i = 0; i < cfg->runs; i++) {
+                    /* every binary gets the same requests, run by run */
+                    rnd_seed(0xbe7c4000 + w * 64 + i);
                     if (bench_run(&c, &workloads[w], lw, img, image,
                                   &res)) {
                         res.skipped = true;

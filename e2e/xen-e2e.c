@@ -101,7 +101,12 @@ void diag(const char *fmt, ...)
 }
 
 /* Random numbers: splitmix64, seeded, so that a failure reproduces. */
-uint64_t rnd_state = 0x5eed;
+static uint64_t rnd_state = 0x5eed;
+
+void rnd_seed(uint64_t seed)
+{
+    rnd_state = seed;
+}
 
 uint64_t rnd(void)
 {

@@ -63,6 +63,7 @@ void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tap_count(void);
 uint64_t rnd(void);
+void rnd_seed(uint64_t seed);
 int image_make(const char *path, uint64_t bytes);
 bool check_against_image(Qemu *q, int img, uint64_t gpa, uint64_t off,
                          uint32_t len);
