@@ -10,11 +10,11 @@
  * Per workload and binary: requests per second and latency (median,
  * p99), pooled over the runs; map calls and pages per request, and
  * unmaps per run, as the host counted them; the peak of foreign bytes
- * mapped, the maximum over the runs.  Run i of a workload makes the same
- * requests on every binary and at every limit (its own seed).  The counts carry over to real Xen
- * (each map call is a privcmd ioctl and a hypercall there); the times
- * are the simulated host's (an mmap() of a memfd, an ioreq through a
- * pipe and a thread) and do not.
+ * mapped, the maximum over the runs.  Run i of a workload makes the
+ * same requests on every binary and at every limit (its own seed).  The
+ * counts carry over to real Xen (each map call is a privcmd ioctl and a
+ * hypercall there); the times are the simulated host's (an mmap() of a
+ * memfd, an ioreq through a pipe and a thread) and do not.
  */
 
 #define _GNU_SOURCE

@@ -275,7 +275,8 @@ void make_requests(BlkReq *reqs, int n, const ReqPattern *p)
 static void usage(const char *argv0)
 {
     fprintf(stderr, "usage: %s --qemu BIN --host-dir DIR --run-dir DIR "
-            "[--scenario main|iothread|rlimit|replace|all] [--rlimit-as BYTES]\n"
+            "[--scenario main|iothread|rlimit|replace|all] "
+            "[--rlimit-as BYTES]\n"
             "       %s --bench ... (see make e2e-bench)\n", argv0, argv0);
     exit(2);
 }
