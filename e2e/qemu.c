@@ -87,7 +87,8 @@ static const char **qemu_argv(const QemuOpts *o, const char *qmp)
                                o->machine_extra ? o->machine_extra : "");
     if (o->accel) {
         argv[n++] = "-accel";
-        argv[n++] = xstrdup_printf("xen,%s", o->accel);
+        argv[n++] = xstrdup_printf("xen%s%s", o->accel[0] ? "," : "",
+                                   o->accel);
     }
     argv[n++] = "-xen-domid";
     argv[n++] = "1";

@@ -66,6 +66,10 @@ int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb)
         return r->img;
     }
     r->opts.qemu = cfg->qemu;
+    if (cfg->machine && !r->opts.machine) {
+        r->opts.machine = cfg->machine;
+        r->opts.accel = r->opts.accel ? r->opts.accel : "";
+    }
     r->opts.host_dir = cfg->host_dir;
     r->opts.run_dir = r->dir;
     r->opts.image = r->image;

@@ -277,6 +277,7 @@ static void usage(const char *argv0)
     fprintf(stderr, "usage: %s --qemu BIN --host-dir DIR --run-dir DIR "
             "[--scenario main|iothread|rlimit|replace|all] "
             "[--rlimit-as BYTES]\n"
+            "       [--machine pc (instead of xenfv, with -accel xen)]\n"
             "       %s --bench ... (see make e2e-bench)\n", argv0, argv0);
     exit(2);
 }
@@ -309,6 +310,7 @@ int main(int argc, char **argv)
         { "run-dir", required_argument, NULL, 'r' },
         { "scenario", required_argument, NULL, 's' },
         { "rlimit-as", required_argument, NULL, 'l' },
+        { "machine", required_argument, NULL, 'm' },
         { "bench", no_argument, NULL, 'b' },
         { "baseline", required_argument, NULL, 'B' },
         { "runs", required_argument, NULL, 'n' },
@@ -337,6 +339,9 @@ int main(int argc, char **argv)
             break;
         case 'l':
             cfg.rlimit_as = strtoull(optarg, NULL, 0);
+            break;
+        case 'm':
+            cfg.machine = optarg;
             break;
         case 'b':
             cfg.bench = true;

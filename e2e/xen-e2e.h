@@ -18,6 +18,7 @@ typedef struct E2eConfig {
     const char *host_dir;
     const char *run_dir;
     const char *scenario;
+    const char *machine;    /* NULL: xenfv; else with -accel xen */
     uint64_t rlimit_as;
     int runs;
     bool bench;
