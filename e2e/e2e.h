@@ -173,6 +173,8 @@ int ahci_run(Ahci *a, BlkReq *reqs, int n, int depth,
 int vblk_init(VirtioBlk *d, Qemu *q, const PciDev *dev);
 /* The same device, reset and brought up on its modern interface. */
 int vblk_init_modern(VirtioBlk *d, Qemu *q, const PciDev *dev);
+/* Modern only: queue 0 on MSI-X vector 0 (@on), or back on INTx. */
+int vblk_msix(VirtioBlk *d, const PciDev *dev, bool on);
 /* Run @n requests keeping up to @depth in flight; 0 or -errno. */
 int vblk_run(VirtioBlk *d, BlkReq *reqs, int n, int depth,
              void (*mid)(void *), void *opaque);

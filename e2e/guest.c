@@ -399,6 +399,57 @@ int vblk_init_modern(VirtioBlk *d, Qemu *q, const PciDev *dev)
     return ret;
 }
 
+/* MSI-X: vector 0 to the local APIC, as a guest OS programs it. */
+
+#define PCI_CAP_MSIX                0x11
+#define MSIX_ENABLE                 (1u << 15)
+#define VCOMMON_Q_MSIX              0x1a
+#define VIRTIO_NO_VECTOR            0xffff
+
+int vblk_msix(VirtioBlk *d, const PciDev *dev, bool on)
+{
+    uint32_t ptr, id, ctrl, table, vec;
+    int guard = 0, ret;
+
+    if (pci_cfg_read(d->q, dev->slot, 0x34, 1, &ptr)) {
+        return -EIO;
+    }
+    for (; ptr && guard < 32; guard++) {
+        pci_cfg_read(d->q, dev->slot, ptr, 1, &id);
+        if (id == PCI_CAP_MSIX) {
+            break;
+        }
+        pci_cfg_read(d->q, dev->slot, ptr + 1, 1, &ptr);
+    }
+    if (!ptr || !d->modern) {
+        return -ENODEV;
+    }
+    ret = pci_cfg_read(d->q, dev->slot, ptr + 2, 2, &ctrl);
+    ret = ret ? ret : pci_cfg_read(d->q, dev->slot, ptr + 4, 4, &table);
+    if (ret) {
+        return ret;
+    }
+    if (on) {
+        uint64_t entry = dev->bar[table & 7] + (table & ~7u);
+
+        ret = mmio_write(d->q, entry, 4, 0xfee00000);      /* address */
+        ret = ret ? ret : mmio_write(d->q, entry + 4, 4, 0);
+        ret = ret ? ret : mmio_write(d->q, entry + 8, 4, 0x41);    /* data */
+        ret = ret ? ret : mmio_write(d->q, entry + 12, 4, 0);  /* unmask */
+    }
+    ret = ret ? ret : pci_cfg_write(d->q, dev->slot, ptr + 2, 2,
+                                    on ? ctrl | MSIX_ENABLE :
+                                         ctrl & ~MSIX_ENABLE);
+    ret = ret ? ret : mmio_write(d->q, d->common + VCOMMON_Q_SELECT, 2, 0);
+    ret = ret ? ret : mmio_write(d->q, d->common + VCOMMON_Q_MSIX, 2,
+                                 on ? 0 : VIRTIO_NO_VECTOR);
+    ret = ret ? ret : mmio_read(d->q, d->common + VCOMMON_Q_MSIX, 2, &vec);
+    if (!ret && vec != (on ? 0 : VIRTIO_NO_VECTOR)) {
+        return -EPROTO;     /* the device refused the vector */
+    }
+    return ret;
+}
+
 /* Put request @r in slot @slot: header, data, status descriptors. */
 static void vblk_post(VirtioBlk *d, BlkReq *r, unsigned int slot)
 {

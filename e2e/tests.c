@@ -136,6 +136,8 @@ static void test_modern(Run *r, uint64_t ram_bytes)
                      ram_bytes - GUEST_DATA_BASE - MiB, 0, 50, false };
     VirtioBlk legacy = r->blk;
     int ret = vd ? vblk_init_modern(&r->blk, &r->q, vd) : -ENODEV;
+    uint64_t before[FXH_STAT__MAX], after[FXH_STAT__MAX];
+    bool ok;
 
     if (ret) {
         diag("virtio-blk modern: %s", strerror(-ret));
@@ -143,6 +145,16 @@ static void test_modern(Run *r, uint64_t ram_bytes)
     tap(!ret && batch(r, &p, 1000, 64, NULL, NULL),
         "virtio-blk, modern interface: 8 KiB reads and writes, queue "
         "depth 64");
+    host_stats(&r->q, before);
+    ret = ret ? ret : vblk_msix(&r->blk, vd, true);
+    ok = !ret && batch(r, &p, 200, 16, NULL, NULL);
+    host_stats(&r->q, after);
+    tap(ok && after[FXH_STAT_MSIS] > before[FXH_STAT_MSIS],
+        "virtio-blk, modern, on MSI-X: completions by inject_msi (%llu)",
+        (unsigned long long)(after[FXH_STAT_MSIS] - before[FXH_STAT_MSIS]));
+    if (vd) {
+        vblk_msix(&r->blk, vd, false);  /* legacy's config moves with it */
+    }
     /* back to legacy, where the rest of the tests kick */
     ret = vblk_init(&r->blk, &r->q, vd);
     tap(!ret && r->blk.capacity == legacy.capacity &&
