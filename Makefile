@@ -98,11 +98,12 @@ clean:
 # qemu-system-xen; these run them against any binary:
 #
 #   make e2e QEMU=/path/to/qemu-system-i386
-#   make e2e-bench QEMU=/path/to/qemu-system-i386 [BASELINE=/path/to/other]
+#   make e2e-bench QEMU=/path/to/qemu-system-i386 [BASELINE="other ..."]
 DEBS += qemu-system-xen binutils util-linux
 QEMU ?= /usr/libexec/xen-qemu-system-i386
 E2E_LOG := build/e2e-log
 E2E_HOST := build/fake-xen-host
+RUNS ?= 3
 
 .PHONY: e2e e2e-bench
 
@@ -115,5 +116,5 @@ e2e: build
 
 e2e-bench: build
 	build/e2e/xen-e2e --bench --qemu $(QEMU) \
-	    $(if $(BASELINE),--baseline $(BASELINE)) \
+	    $(foreach b,$(BASELINE),--baseline $(b)) --runs $(RUNS) \
 	    --host-dir $(E2E_HOST) --run-dir build/e2e/bench-run

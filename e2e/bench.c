@@ -257,14 +257,18 @@ static int limit_way(const E2eConfig *cfg, const char *bin, int img,
 
 int bench_main(const E2eConfig *cfg)
 {
-    const char *bins[2] = { cfg->qemu, cfg->baseline };
-    const char *names[2] = { "QEMU", "BASELINE" };
-    int way[2];
+    const char *bins[1 + MAX_BASELINES] = { cfg->qemu };
+    const char *names[1 + MAX_BASELINES] = { "QEMU", "BASE1", "BASE2",
+                                              "BASE3" };
+    int way[1 + MAX_BASELINES];
     char image[600], ver[256];
-    int nbins = cfg->baseline ? 2 : 1;
+    int nbins = 1 + cfg->nbaselines;
     bool bad = false;
     int img;
 
+    for (int b = 0; b < cfg->nbaselines; b++) {
+        bins[1 + b] = cfg->baseline[b];
+    }
     snprintf(image, sizeof(image), "%s/disk.img", cfg->run_dir);
     img = image_make(image, IMAGE_BYTES);
     if (img < 0) {

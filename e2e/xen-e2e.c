@@ -347,7 +347,10 @@ int main(int argc, char **argv)
             cfg.bench = true;
             break;
         case 'B':
-            cfg.baseline = optarg;
+            if (cfg.nbaselines == MAX_BASELINES) {
+                usage(argv[0]);
+            }
+            cfg.baseline[cfg.nbaselines++] = optarg;
             break;
         case 'n':
             cfg.runs = atoi(optarg);

@@ -14,7 +14,9 @@
 
 typedef struct E2eConfig {
     const char *qemu;
-    const char *baseline;   /* bench: a second binary */
+#define MAX_BASELINES 3
+    const char *baseline[MAX_BASELINES];    /* bench: binaries beside */
+    int nbaselines;
     const char *host_dir;
     const char *run_dir;
     const char *scenario;
