@@ -66,9 +66,9 @@ int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb)
         return r->img;
     }
     r->opts.qemu = cfg->qemu;
-    if (cfg->machine && !r->opts.machine) {
-        r->opts.machine = cfg->machine;
-        r->opts.accel = r->opts.accel ? r->opts.accel : "";
+    if ((cfg->machine || cfg->accel) && !r->opts.machine) {
+        r->opts.machine = cfg->machine ? cfg->machine : "pc";
+        r->opts.accel = cfg->accel ? cfg->accel : "";
     }
     r->opts.host_dir = cfg->host_dir;
     r->opts.run_dir = r->dir;

@@ -278,6 +278,7 @@ static void usage(const char *argv0)
             "[--scenario main|iothread|rlimit|replace|all] "
             "[--rlimit-as BYTES]\n"
             "       [--machine pc (instead of xenfv, with -accel xen)]\n"
+            "       [--accel OPTS (-accel xen,OPTS; -machine pc)]\n"
             "       %s --bench ... (see make e2e-bench)\n", argv0, argv0);
     exit(2);
 }
@@ -311,6 +312,7 @@ int main(int argc, char **argv)
         { "scenario", required_argument, NULL, 's' },
         { "rlimit-as", required_argument, NULL, 'l' },
         { "machine", required_argument, NULL, 'm' },
+        { "accel", required_argument, NULL, 'a' },
         { "bench", no_argument, NULL, 'b' },
         { "baseline", required_argument, NULL, 'B' },
         { "runs", required_argument, NULL, 'n' },
@@ -343,6 +345,9 @@ int main(int argc, char **argv)
         case 'm':
             cfg.machine = optarg;
             break;
+        case 'a':
+            cfg.accel = optarg;
+            break;
         case 'b':
             cfg.bench = true;
             break;
@@ -364,6 +369,9 @@ int main(int argc, char **argv)
     }
     if (!cfg.qemu || !*cfg.qemu) {
         cfg.qemu = DEFAULT_QEMU;
+    }
+    if (!cfg.accel && getenv("XEN_E2E_ACCEL") && *getenv("XEN_E2E_ACCEL")) {
+        cfg.accel = getenv("XEN_E2E_ACCEL");
     }
     if (!cfg.host_dir || !cfg.run_dir) {
         usage(argv[0]);

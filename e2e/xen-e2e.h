@@ -21,6 +21,7 @@ typedef struct E2eConfig {
     const char *run_dir;
     const char *scenario;
     const char *machine;    /* NULL: xenfv; else with -accel xen */
+    const char *accel;      /* -accel xen,ACCEL (implies -machine pc) */
     uint64_t rlimit_as;
     int runs;
     bool bench;
