@@ -29,6 +29,7 @@ int xc_interface_close(xc_interface *xch)
     return 0;
 }
 
+/* Populate runs of contiguous extents at once (and log them once). */
 int xc_domain_populate_physmap_exact(xc_interface *xch, uint32_t domid,
                                      unsigned long nr_extents,
                                      unsigned int extent_order,
@@ -36,14 +37,24 @@ int xc_domain_populate_physmap_exact(xc_interface *xch, uint32_t domid,
                                      xen_pfn_t *extent_start)
 {
     uint64_t frames = 1ull << extent_order;
+    uint64_t start = 0, len = 0;
 
-    for (unsigned long i = 0; i < nr_extents; i++) {
-        int ret = fxh_populate(extent_start[i] & ~(frames - 1), frames, true);
+    for (unsigned long i = 0; i <= nr_extents; i++) {
+        uint64_t gfn = i < nr_extents ?
+                       (extent_start[i] & ~(frames - 1)) : UINT64_MAX;
+        int ret;
 
+        if (len && gfn == start + len) {
+            len += frames;
+            continue;
+        }
+        ret = len ? fxh_populate(start, len, true) : 0;
         if (ret) {
             errno = -ret;
             return -1;
         }
+        start = gfn;
+        len = frames;
     }
     return 0;
 }
