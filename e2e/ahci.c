@@ -102,7 +102,7 @@ static int ahci_port_start(Ahci *a)
     return ret;
 }
 
-int ahci_init(Ahci *a, Qemu *q, const PciDev *dev)
+int ahci_init(Ahci *a, DeviceModel *q, const PciDev *dev)
 {
     uint32_t cap, ssts, pi;
     FxhMsg m = { .op = FXH_OP_WAIT_IRQ };
@@ -236,7 +236,8 @@ int ahci_run(Ahci *a, BlkReq *reqs, int n, int depth,
                 mask |= 1u << tag;
             }
         }
-        if (mask && (ret = ahci_issue(a, mask))) {
+        ret = mask ? ahci_issue(a, mask) : 0;
+        if (ret) {
             return ret;
         }
         busy |= mask;
@@ -249,7 +250,8 @@ int ahci_run(Ahci *a, BlkReq *reqs, int n, int depth,
             return ret;
         }
         done += ret;
-        if (!ret && (ret = ahci_wait_irq(a))) {
+        ret = ret ? 0 : ahci_wait_irq(a);   /* nothing done: wait */
+        if (ret) {
             return ret;
         }
     }

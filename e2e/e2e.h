@@ -21,13 +21,13 @@
 
 /* One QEMU under the simulated host, and what it did */
 
-typedef enum QemuOutcome {
+typedef enum DmOutcome {
     QEMU_RUNNING,
     QEMU_EXITED,            /* status: exit code */
     QEMU_SIGNALED,          /* status: signal number */
-} QemuOutcome;
+} DmOutcome;
 
-typedef struct QemuOpts {
+typedef struct DmOpts {
     const char *qemu;       /* the binary */
     const char *host_dir;   /* where the fake libraries are */
     const char *run_dir;    /* sockets, logs, the image */
@@ -44,13 +44,13 @@ typedef struct QemuOpts {
     unsigned int smp;       /* vCPUs, 0: QEMU's default */
     bool vga;               /* -device VGA, as libxl's stdvga */
     const char *incoming;   /* -incoming URI: a domain being restored */
-    bool restore;           /* take over the domain of domain_fds */
-    int domain_fds[2];      /* the RAM and p2m memfds of a domain left
-                             * by an earlier QEMU (fxh-protocol.h) */
-} QemuOpts;
+    /* take over the domain an earlier QEMU left: its two memfds */
+    bool restore;
+    int domain_fds[2];
+} DmOpts;
 
-typedef struct Qemu {
-    QemuOpts opts;
+typedef struct DeviceModel {
+    DmOpts opts;
     pid_t pid;
     int sock;               /* the host's control socket */
     char log_path[512];
@@ -62,51 +62,51 @@ typedef struct Qemu {
     uint64_t ram_bytes;
     const uint32_t *p2m;
     uint64_t nr_gfns;
-    QemuOutcome outcome;
+    DmOutcome outcome;
     int status;
-} Qemu;
+} DeviceModel;
 
-int qemu_start(Qemu *q, const QemuOpts *opts);
+int qemu_start(DeviceModel *q, const DmOpts *opts);
 /* Poll the child without blocking: true once it has gone. */
-bool qemu_gone(Qemu *q);
+bool qemu_gone(DeviceModel *q);
 /* Wait up to @ms for it to go: true if it has. */
-bool qemu_wait_gone(Qemu *q, int ms);
+bool qemu_wait_gone(DeviceModel *q, int ms);
 /* The outcome in words, e.g. "aborted: <assertion>". */
-void qemu_describe(Qemu *q, char *buf, size_t len);
+void qemu_describe(DeviceModel *q, char *buf, size_t len);
 /* The first line of the log that matches @needle, or "". */
-void qemu_log_find(Qemu *q, const char *needle, char *buf, size_t len);
+void qemu_log_find(DeviceModel *q, const char *needle, char *buf, size_t len);
 /* One QMP command (JSON); its answer in @reply; 0 if it returned. */
-int qemu_qmp(Qemu *q, const char *cmd, char *reply, size_t len,
+int qemu_qmp(DeviceModel *q, const char *cmd, char *reply, size_t len,
              int timeout_ms);
-int qemu_quit(Qemu *q, int timeout_ms);
-void qemu_kill(Qemu *q);
+int qemu_quit(DeviceModel *q, int timeout_ms);
+void qemu_kill(DeviceModel *q);
 
 /* The control protocol */
 
-int host_call(Qemu *q, FxhMsg *m);
-int host_stats(Qemu *q, uint64_t stats[FXH_STAT__MAX]);
-int host_xs_read(Qemu *q, const char *path, char *buf, size_t len);
+int host_call(DeviceModel *q, FxhMsg *m);
+int host_stats(DeviceModel *q, uint64_t stats[FXH_STAT__MAX]);
+int host_xs_read(DeviceModel *q, const char *path, char *buf, size_t len);
 
 /* Guest RAM, as the guest sees it */
 
-void *gpa_ptr(Qemu *q, uint64_t gpa);
-void guest_write(Qemu *q, uint64_t gpa, const void *buf, size_t len);
-void guest_read(Qemu *q, uint64_t gpa, void *buf, size_t len);
+void *gpa_ptr(DeviceModel *q, uint64_t gpa);
+void guest_write(DeviceModel *q, uint64_t gpa, const void *buf, size_t len);
+void guest_read(DeviceModel *q, uint64_t gpa, void *buf, size_t len);
 
 /* The vCPU's accesses: ioreqs */
 
-int mmio_read(Qemu *q, uint64_t addr, unsigned int size, uint32_t *val);
-int mmio_write(Qemu *q, uint64_t addr, unsigned int size, uint32_t val);
-int pio_read(Qemu *q, uint16_t port, unsigned int size, uint32_t *val);
-int pio_write(Qemu *q, uint16_t port, unsigned int size, uint32_t val);
-int pio_write_buffered(Qemu *q, uint16_t port, unsigned int size,
+int mmio_read(DeviceModel *q, uint64_t addr, unsigned int size, uint32_t *val);
+int mmio_write(DeviceModel *q, uint64_t addr, unsigned int size, uint32_t val);
+int pio_read(DeviceModel *q, uint16_t port, unsigned int size, uint32_t *val);
+int pio_write(DeviceModel *q, uint16_t port, unsigned int size, uint32_t val);
+int pio_write_buffered(DeviceModel *q, uint16_t port, unsigned int size,
                        uint32_t val);
 /* A config cycle as Xen sends it: IOREQ_TYPE_PCI_CONFIG, on @vcpu. */
-int pci_cfg_read_xen(Qemu *q, unsigned int vcpu, unsigned int dev,
+int pci_cfg_read_xen(DeviceModel *q, unsigned int vcpu, unsigned int dev,
                      unsigned int reg, unsigned int size, uint32_t *val);
-int pci_cfg_read(Qemu *q, unsigned int dev, unsigned int reg,
+int pci_cfg_read(DeviceModel *q, unsigned int dev, unsigned int reg,
                  unsigned int size, uint32_t *val);
-int pci_cfg_write(Qemu *q, unsigned int dev, unsigned int reg,
+int pci_cfg_write(DeviceModel *q, unsigned int dev, unsigned int reg,
                   unsigned int size, uint32_t val);
 
 /* PCI */
@@ -120,7 +120,7 @@ typedef struct PciDev {
 } PciDev;
 
 /* Enumerate bus 0, assign BARs; return the number of devices found. */
-int pci_enumerate(Qemu *q, PciDev *devs, int max);
+int pci_enumerate(DeviceModel *q, PciDev *devs, int max);
 
 /* virtio-blk, legacy interface */
 
@@ -136,7 +136,7 @@ typedef struct BlkReq {
 } BlkReq;
 
 typedef struct VirtioBlk {
-    Qemu *q;
+    DeviceModel *q;
     uint16_t io;            /* legacy I/O BAR */
     uint16_t qsize;
     uint64_t ring_gpa;
@@ -158,21 +158,21 @@ typedef struct VirtioBlk {
 /* AHCI, port 0, NCQ */
 
 typedef struct Ahci {
-    Qemu *q;
+    DeviceModel *q;
     uint64_t abar;
     unsigned int slots;
     uint64_t irq_seen;
     BlkReq *inflight[32];
 } Ahci;
 
-int ahci_init(Ahci *a, Qemu *q, const PciDev *dev);
+int ahci_init(Ahci *a, DeviceModel *q, const PciDev *dev);
 /* Run @n requests with up to @depth NCQ tags in flight; 0 or -errno. */
 int ahci_run(Ahci *a, BlkReq *reqs, int n, int depth,
              void (*mid)(void *), void *opaque);
 
-int vblk_init(VirtioBlk *d, Qemu *q, const PciDev *dev);
+int vblk_init(VirtioBlk *d, DeviceModel *q, const PciDev *dev);
 /* The same device, reset and brought up on its modern interface. */
-int vblk_init_modern(VirtioBlk *d, Qemu *q, const PciDev *dev);
+int vblk_init_modern(VirtioBlk *d, DeviceModel *q, const PciDev *dev);
 /* Modern only: queue 0 on MSI-X vector 0 (@on), or back on INTx. */
 int vblk_msix(VirtioBlk *d, const PciDev *dev, bool on);
 /* Run @n requests keeping up to @depth in flight; 0 or -errno. */

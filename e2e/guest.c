@@ -21,7 +21,7 @@
 
 /* ioreqs */
 
-static int ioreq(Qemu *q, uint8_t type, uint8_t dir, uint64_t addr,
+static int ioreq(DeviceModel *q, uint8_t type, uint8_t dir, uint64_t addr,
                  unsigned int size, uint64_t *data)
 {
     FxhMsg m = { .op = FXH_OP_IOREQ };
@@ -39,7 +39,7 @@ static int ioreq(Qemu *q, uint8_t type, uint8_t dir, uint64_t addr,
 }
 
 /* MMIO as the vCPU emulates it: IOREQ_TYPE_COPY, data in the request */
-int mmio_read(Qemu *q, uint64_t addr, unsigned int size, uint32_t *val)
+int mmio_read(DeviceModel *q, uint64_t addr, unsigned int size, uint32_t *val)
 {
     uint64_t data = 0;
     int ret = ioreq(q, IOREQ_TYPE_COPY, IOREQ_READ, addr, size, &data);
@@ -48,14 +48,14 @@ int mmio_read(Qemu *q, uint64_t addr, unsigned int size, uint32_t *val)
     return ret;
 }
 
-int mmio_write(Qemu *q, uint64_t addr, unsigned int size, uint32_t val)
+int mmio_write(DeviceModel *q, uint64_t addr, unsigned int size, uint32_t val)
 {
     uint64_t data = val;
 
     return ioreq(q, IOREQ_TYPE_COPY, IOREQ_WRITE, addr, size, &data);
 }
 
-int pio_read(Qemu *q, uint16_t port, unsigned int size, uint32_t *val)
+int pio_read(DeviceModel *q, uint16_t port, unsigned int size, uint32_t *val)
 {
     uint64_t data = 0;
     int ret = ioreq(q, IOREQ_TYPE_PIO, IOREQ_READ, port, size, &data);
@@ -64,14 +64,14 @@ int pio_read(Qemu *q, uint16_t port, unsigned int size, uint32_t *val)
     return ret;
 }
 
-int pio_write(Qemu *q, uint16_t port, unsigned int size, uint32_t val)
+int pio_write(DeviceModel *q, uint16_t port, unsigned int size, uint32_t val)
 {
     uint64_t data = val;
 
     return ioreq(q, IOREQ_TYPE_PIO, IOREQ_WRITE, port, size, &data);
 }
 
-int pio_write_buffered(Qemu *q, uint16_t port, unsigned int size,
+int pio_write_buffered(DeviceModel *q, uint16_t port, unsigned int size,
                        uint32_t val)
 {
     FxhMsg m = { .op = FXH_OP_BUFIOREQ };
@@ -83,7 +83,7 @@ int pio_write_buffered(Qemu *q, uint16_t port, unsigned int size,
     return host_call(q, &m);
 }
 
-int pci_cfg_read_xen(Qemu *q, unsigned int vcpu, unsigned int dev,
+int pci_cfg_read_xen(DeviceModel *q, unsigned int vcpu, unsigned int dev,
                      unsigned int reg, unsigned int size, uint32_t *val)
 {
     FxhMsg m = { .op = FXH_OP_IOREQ, .vcpu = vcpu };
@@ -100,12 +100,12 @@ int pci_cfg_read_xen(Qemu *q, unsigned int vcpu, unsigned int dev,
 }
 
 /* Configuration cycles through 0xcf8/0xcfc, as a guest OS makes them. */
-static int pci_cfg_addr(Qemu *q, unsigned int dev, unsigned int reg)
+static int pci_cfg_addr(DeviceModel *q, unsigned int dev, unsigned int reg)
 {
     return pio_write(q, 0xcf8, 4, 0x80000000u | (dev << 11) | (reg & 0xfc));
 }
 
-int pci_cfg_read(Qemu *q, unsigned int dev, unsigned int reg,
+int pci_cfg_read(DeviceModel *q, unsigned int dev, unsigned int reg,
                  unsigned int size, uint32_t *val)
 {
     int ret = pci_cfg_addr(q, dev, reg);
@@ -113,7 +113,7 @@ int pci_cfg_read(Qemu *q, unsigned int dev, unsigned int reg,
     return ret ? ret : pio_read(q, 0xcfc + (reg & 3), size, val);
 }
 
-int pci_cfg_write(Qemu *q, unsigned int dev, unsigned int reg,
+int pci_cfg_write(DeviceModel *q, unsigned int dev, unsigned int reg,
                   unsigned int size, uint32_t val)
 {
     int ret = pci_cfg_addr(q, dev, reg);
@@ -127,7 +127,7 @@ int pci_cfg_write(Qemu *q, unsigned int dev, unsigned int reg,
 #define PCI_MMIO_BASE   0xf0000000u
 
 /* Size and place BAR @i; return 1 for a 64-bit BAR, 0, or -errno. */
-static int bar_assign(Qemu *q, PciDev *d, int i, uint32_t *io_next,
+static int bar_assign(DeviceModel *q, PciDev *d, int i, uint32_t *io_next,
                       uint32_t *mmio_next)
 {
     unsigned int reg = 0x10 + 4 * i;
@@ -158,7 +158,7 @@ static int bar_assign(Qemu *q, PciDev *d, int i, uint32_t *io_next,
     return ret ? ret : is64;
 }
 
-int pci_enumerate(Qemu *q, PciDev *devs, int max)
+int pci_enumerate(DeviceModel *q, PciDev *devs, int max)
 {
     uint32_t io_next = PCI_IO_BASE, mmio_next = PCI_MMIO_BASE;
     int n = 0;
@@ -238,7 +238,7 @@ static uint64_t avail_gpa(VirtioBlk *d)
     return d->ring_gpa + 16ull * d->qsize;
 }
 
-int vblk_init(VirtioBlk *d, Qemu *q, const PciDev *dev)
+int vblk_init(VirtioBlk *d, DeviceModel *q, const PciDev *dev)
 {
     uint32_t v, lo, hi;
     uint8_t zero[64 * 1024] = { 0 };
@@ -342,7 +342,7 @@ static int vcommon_write64(VirtioBlk *d, uint32_t off, uint64_t val)
     return ret ? ret : mmio_write(d->q, d->common + off + 4, 4, val >> 32);
 }
 
-int vblk_init_modern(VirtioBlk *d, Qemu *q, const PciDev *dev)
+int vblk_init_modern(VirtioBlk *d, DeviceModel *q, const PciDev *dev)
 {
     uint8_t zero[64 * 1024] = { 0 };
     uint32_t mult = 0, noff, qsize, status;
@@ -561,7 +561,8 @@ int vblk_run(VirtioBlk *d, BlkReq *reqs, int n, int depth,
             vblk_post(d, &reqs[next++], free_slots[--nfree]);
             posted = true;
         }
-        if (posted && (ret = vblk_kick(d))) {
+        ret = posted ? vblk_kick(d) : 0;
+        if (ret) {
             return ret;
         }
         if (mid && next == n / 2 + 1) {
@@ -573,7 +574,8 @@ int vblk_run(VirtioBlk *d, BlkReq *reqs, int n, int depth,
             return ret;
         }
         done += ret;
-        if (!ret && (ret = vblk_wait_irq(d))) {
+        ret = ret ? 0 : vblk_wait_irq(d);   /* nothing done: wait */
+        if (ret) {
             return ret;
         }
     }

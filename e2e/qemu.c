@@ -63,7 +63,7 @@ static char *xstrdup_printf(const char *fmt, ...)
 }
 
 /* The command line libxl gives an HVM device model, plus our disk. */
-static const char **qemu_argv(const QemuOpts *o, const char *qmp)
+static const char **qemu_argv(const DmOpts *o, const char *qmp)
 {
     const char **argv = calloc(64, sizeof(char *));
     int n = 0;
@@ -139,9 +139,9 @@ static const char **qemu_argv(const QemuOpts *o, const char *qmp)
     return argv;
 }
 
-static void qemu_exec(Qemu *q, const char **argv, int log_fd)
+static void qemu_exec(DeviceModel *q, const char **argv, int log_fd)
 {
-    const QemuOpts *o = &q->opts;
+    const DmOpts *o = &q->opts;
     char *host_log = getenv("E2E_HOST_LOG");
 
     setenv("LD_LIBRARY_PATH", o->host_dir, 1);
@@ -203,7 +203,7 @@ static int recv_fds(int sock, FxhMsg *m, int fds[2])
     return 0;
 }
 
-static int host_connect(Qemu *q)
+static int host_connect(DeviceModel *q)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     uint64_t deadline = now_ns() + START_TIMEOUT_MS * 1000000ull;
@@ -227,7 +227,7 @@ static int host_connect(Qemu *q)
 }
 
 /* Say hello: receive guest RAM and the p2m, and map both here. */
-static int host_hello(Qemu *q)
+static int host_hello(DeviceModel *q)
 {
     FxhMsg m = { .op = FXH_OP_HELLO };
     int fds[2];
@@ -254,7 +254,7 @@ static int host_hello(Qemu *q)
     return 0;
 }
 
-int qemu_start(Qemu *q, const QemuOpts *opts)
+int qemu_start(DeviceModel *q, const DmOpts *opts)
 {
     const char **argv;
     int log_fd;
@@ -295,7 +295,7 @@ int qemu_start(Qemu *q, const QemuOpts *opts)
     return host_hello(q);
 }
 
-bool qemu_gone(Qemu *q)
+bool qemu_gone(DeviceModel *q)
 {
     int wstatus;
 
@@ -316,7 +316,7 @@ bool qemu_gone(Qemu *q)
 }
 
 /* Wait up to @ms for the child to go. */
-bool qemu_wait_gone(Qemu *q, int ms)
+bool qemu_wait_gone(DeviceModel *q, int ms)
 {
     uint64_t deadline = now_ns() + ms * 1000000ull;
 
@@ -329,7 +329,7 @@ bool qemu_wait_gone(Qemu *q, int ms)
     return true;
 }
 
-void qemu_log_find(Qemu *q, const char *needle, char *buf, size_t len)
+void qemu_log_find(DeviceModel *q, const char *needle, char *buf, size_t len)
 {
     FILE *f = fopen(q->log_path, "r");
     char line[1024];
@@ -348,7 +348,7 @@ void qemu_log_find(Qemu *q, const char *needle, char *buf, size_t len)
     fclose(f);
 }
 
-static void log_last_line(Qemu *q, char *buf, size_t len)
+static void log_last_line(DeviceModel *q, char *buf, size_t len)
 {
     FILE *f = fopen(q->log_path, "r");
     char line[1024];
@@ -366,7 +366,7 @@ static void log_last_line(Qemu *q, char *buf, size_t len)
     fclose(f);
 }
 
-void qemu_describe(Qemu *q, char *buf, size_t len)
+void qemu_describe(DeviceModel *q, char *buf, size_t len)
 {
     char line[1024];
 
@@ -447,7 +447,7 @@ static int qmp_exchange(int fd, const char *cmd, char *reply, size_t len,
     }
 }
 
-static int qmp_connect(Qemu *q, int timeout_ms)
+static int qmp_connect(DeviceModel *q, int timeout_ms)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     uint64_t deadline = now_ns() + timeout_ms * 1000000ull;
@@ -477,7 +477,7 @@ static int qmp_connect(Qemu *q, int timeout_ms)
     return fd;
 }
 
-int qemu_qmp(Qemu *q, const char *cmd, char *reply, size_t len,
+int qemu_qmp(DeviceModel *q, const char *cmd, char *reply, size_t len,
              int timeout_ms)
 {
     int fd = qmp_connect(q, timeout_ms);
@@ -494,7 +494,7 @@ int qemu_qmp(Qemu *q, const char *cmd, char *reply, size_t len,
     return ret;
 }
 
-int qemu_quit(Qemu *q, int timeout_ms)
+int qemu_quit(DeviceModel *q, int timeout_ms)
 {
     int ret = qemu_qmp(q, "{\"execute\": \"quit\"}\n", NULL, 0,
                        timeout_ms);
@@ -505,7 +505,7 @@ int qemu_quit(Qemu *q, int timeout_ms)
     return ret;
 }
 
-void qemu_kill(Qemu *q)
+void qemu_kill(DeviceModel *q)
 {
     if (q->sock >= 0) {
         close(q->sock);
@@ -533,7 +533,7 @@ void qemu_kill(Qemu *q)
 
 /* The control protocol */
 
-int host_call(Qemu *q, FxhMsg *m)
+int host_call(DeviceModel *q, FxhMsg *m)
 {
     struct pollfd pfd = { .fd = q->sock, .events = POLLIN };
     int timeout = (m->a[7] ? m->a[7] : DEFAULT_CALL_MS) + CALL_SLACK_MS;
@@ -552,7 +552,7 @@ int host_call(Qemu *q, FxhMsg *m)
     return m->status;
 }
 
-int host_stats(Qemu *q, uint64_t stats[FXH_STAT__MAX])
+int host_stats(DeviceModel *q, uint64_t stats[FXH_STAT__MAX])
 {
     FxhMsg m = { .op = FXH_OP_STATS };
     int ret = host_call(q, &m);
@@ -563,7 +563,7 @@ int host_stats(Qemu *q, uint64_t stats[FXH_STAT__MAX])
     return ret;
 }
 
-int host_xs_read(Qemu *q, const char *path, char *buf, size_t len)
+int host_xs_read(DeviceModel *q, const char *path, char *buf, size_t len)
 {
     FxhMsg m = { .op = FXH_OP_XS_READ };
     int ret;
@@ -576,7 +576,7 @@ int host_xs_read(Qemu *q, const char *path, char *buf, size_t len)
 
 /* Guest RAM */
 
-void *gpa_ptr(Qemu *q, uint64_t gpa)
+void *gpa_ptr(DeviceModel *q, uint64_t gpa)
 {
     uint64_t gfn = gpa >> FXH_PAGE_SHIFT;
     uint32_t b;
@@ -592,7 +592,7 @@ void *gpa_ptr(Qemu *q, uint64_t gpa)
            (gpa & (FXH_PAGE_SIZE - 1));
 }
 
-static void guest_copy(Qemu *q, uint64_t gpa, void *buf, size_t len,
+static void guest_copy(DeviceModel *q, uint64_t gpa, void *buf, size_t len,
                        bool to_guest)
 {
     uint8_t *p = buf;
@@ -618,13 +618,13 @@ static void guest_copy(Qemu *q, uint64_t gpa, void *buf, size_t len,
     }
 }
 
-void guest_write(Qemu *q, uint64_t gpa, const void *buf, size_t len)
+void guest_write(DeviceModel *q, uint64_t gpa, const void *buf, size_t len)
 {
     guest_copy(q, gpa, (void *)buf, len, true);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-void guest_read(Qemu *q, uint64_t gpa, void *buf, size_t len)
+void guest_read(DeviceModel *q, uint64_t gpa, void *buf, size_t len)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     guest_copy(q, gpa, buf, len, false);

@@ -17,7 +17,7 @@
 
 #define RUNNING_TIMEOUT_MS  20000
 
-int wait_running(Qemu *q)
+int wait_running(DeviceModel *q)
 {
     uint64_t deadline = now_ns() + RUNNING_TIMEOUT_MS * 1000000ull;
     char state[64];

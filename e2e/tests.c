@@ -397,7 +397,7 @@ static void scenario_rlimit(const E2eConfig *cfg)
 static void record_outcome(Run *r, bool io_ok, bool started);
 
 /* Guest RAM at @gpa as QEMU reads it (HMP xp): @n words, or -errno. */
-static int qemu_xp(Qemu *q, uint64_t gpa, uint32_t *words, int n)
+static int qemu_xp(DeviceModel *q, uint64_t gpa, uint32_t *words, int n)
 {
     char cmd[256], reply[4096];
     char *p;
@@ -421,7 +421,7 @@ static int qemu_xp(Qemu *q, uint64_t gpa, uint32_t *words, int n)
     return 0;
 }
 
-static int qmp_simple(Qemu *q, const char *cmd, const char *file)
+static int qmp_simple(DeviceModel *q, const char *cmd, const char *file)
 {
     char buf[1024], reply[1024];
     int ret;
@@ -448,14 +448,14 @@ static int qmp_simple(Qemu *q, const char *cmd, const char *file)
 #define VBE_ENABLED 0x01
 #define VBE_LFB     0x40
 
-static int vbe_write(Qemu *q, uint16_t index, uint16_t val)
+static int vbe_write(DeviceModel *q, uint16_t index, uint16_t val)
 {
     int ret = pio_write(q, VBE_INDEX, 2, index);
 
     return ret ? ret : pio_write(q, VBE_DATA, 2, val);
 }
 
-static bool framebuffer_seen(Qemu *q, uint64_t gpa, const uint32_t *want)
+static bool framebuffer_seen(DeviceModel *q, uint64_t gpa, const uint32_t *want)
 {
     uint32_t got[4] = { 0 };
     int ret = qemu_xp(q, gpa, got, 4);

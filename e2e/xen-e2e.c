@@ -37,7 +37,7 @@
 typedef struct KnownFailure {
     const char *name;
     const char *scenario;
-    QemuOutcome outcome;
+    DmOutcome outcome;
     const char *needle;     /* in QEMU's log */
 } KnownFailure;
 
@@ -143,7 +143,7 @@ int image_make(const char *path, uint64_t bytes)
 }
 
 /* Compare guest RAM at @gpa with the image at @off; true if equal. */
-bool check_against_image(Qemu *q, int img, uint64_t gpa, uint64_t off,
+bool check_against_image(DeviceModel *q, int img, uint64_t gpa, uint64_t off,
                          uint32_t len)
 {
     static uint8_t a[1 * MiB], b[1 * MiB];
@@ -167,7 +167,7 @@ bool check_against_image(Qemu *q, int img, uint64_t gpa, uint64_t off,
 }
 
 /* Poison read buffers and fill write buffers before they go out. */
-void prepare_buffers(Qemu *q, BlkReq *reqs, int n)
+void prepare_buffers(DeviceModel *q, BlkReq *reqs, int n)
 {
     static uint8_t buf[1 * MiB];
 
@@ -192,7 +192,7 @@ void prepare_buffers(Qemu *q, BlkReq *reqs, int n)
  * (after a read: what was read; after a write: what was written).
  * Requests must not overlap on disk or in RAM within one batch.
  */
-int verify_requests(Qemu *q, int img, BlkReq *reqs, int n)
+int verify_requests(DeviceModel *q, int img, BlkReq *reqs, int n)
 {
     int bad = 0;
 
@@ -284,7 +284,7 @@ static void usage(const char *argv0)
 }
 
 /* What a run did, with the known failure that explains it, if any. */
-const char *known_failure(const char *scenario, Qemu *q)
+const char *known_failure(const char *scenario, DeviceModel *q)
 {
     char line[1024];
 

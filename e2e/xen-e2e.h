@@ -40,8 +40,8 @@ typedef struct ReqPattern {
 
 typedef struct Run {
     const char *scenario;
-    QemuOpts opts;
-    Qemu q;
+    DmOpts opts;
+    DeviceModel q;
     VirtioBlk blk;
     PciDev devs[32];
     int ndevs;
@@ -56,7 +56,7 @@ typedef struct Run {
     bool on_ahci;           /* batches go to the AHCI disk */
 } Run;
 
-int wait_running(Qemu *q);
+int wait_running(DeviceModel *q);
 int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb);
 void run_stop(Run *r);
 const PciDev *find_dev(Run *r, uint16_t vendor, uint16_t device);
@@ -69,12 +69,12 @@ int tap_count(void);
 uint64_t rnd(void);
 void rnd_seed(uint64_t seed);
 int image_make(const char *path, uint64_t bytes);
-bool check_against_image(Qemu *q, int img, uint64_t gpa, uint64_t off,
+bool check_against_image(DeviceModel *q, int img, uint64_t gpa, uint64_t off,
                          uint32_t len);
-void prepare_buffers(Qemu *q, BlkReq *reqs, int n);
-int verify_requests(Qemu *q, int img, BlkReq *reqs, int n);
+void prepare_buffers(DeviceModel *q, BlkReq *reqs, int n);
+int verify_requests(DeviceModel *q, int img, BlkReq *reqs, int n);
 void make_requests(BlkReq *reqs, int n, const ReqPattern *p);
-const char *known_failure(const char *scenario, Qemu *q);
+const char *known_failure(const char *scenario, DeviceModel *q);
 
 int tests_main(const E2eConfig *cfg);
 int bench_main(const E2eConfig *cfg);

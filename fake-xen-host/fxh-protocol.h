@@ -26,21 +26,31 @@
 #define FXH_PAGE_SIZE       (1u << FXH_PAGE_SHIFT)
 
 typedef enum FxhOp {
-    FXH_OP_HELLO = 1,       /* -> a[0] RAM bytes, a[1] p2m entries; 2 fds */
-    FXH_OP_IOREQ,           /* a[0] type, a[1] dir, a[2] addr, a[3] data,
-                             * a[4] size, a[5] count, a[6] data_is_ptr,
-                             * a[7] timeout ms; -> a[3] data */
-    FXH_OP_BUFIOREQ,        /* a[0] type, a[2] addr, a[3] data, a[4] size */
-    FXH_OP_WAIT_IRQ,        /* a[0] events seen, a[7] timeout ms;
-                             * -> a[0] events now (INTx raised + MSIs) */
-    FXH_OP_INVALIDATE,      /* an IOREQ_TYPE_INVALIDATE on vCPU 0 */
-    FXH_OP_DECREASE,        /* a[0] gfn, a[1] count: balloon out, then
-                             * the invalidate ioreq, as Xen sends it */
-    FXH_OP_POPULATE,        /* a[0] gfn, a[1] count: balloon back in */
-    FXH_OP_STATS,           /* -> a[] FxhStat order */
-    FXH_OP_RESET_PEAK,      /* peak foreign bytes := live now */
-    FXH_OP_XS_READ,         /* text: path -> text: value (status -ENOENT) */
-    FXH_OP_XS_WRITE,        /* text: "path\0value" */
+    /* -> a[0] RAM bytes, a[1] p2m entries, a[2] RAM gfns; and 2 fds */
+    FXH_OP_HELLO = 1,
+    /*
+     * a[0] type, a[1] dir, a[2] addr, a[3] data, a[4] size, a[5] count,
+     * a[6] data_is_ptr, a[7] timeout ms, vcpu; -> a[3] data
+     */
+    FXH_OP_IOREQ,
+    /* a[0] type, a[2] addr (20 bits), a[3] data, a[4] size: a write */
+    FXH_OP_BUFIOREQ,
+    /* a[0] events seen, a[7] timeout ms; -> a[0] INTx raised + MSIs */
+    FXH_OP_WAIT_IRQ,
+    /* an IOREQ_TYPE_INVALIDATE on vCPU 0 */
+    FXH_OP_INVALIDATE,
+    /* a[0] gfn, a[1] count: balloon out, then invalidate, as Xen does */
+    FXH_OP_DECREASE,
+    /* a[0] gfn, a[1] count: balloon back in */
+    FXH_OP_POPULATE,
+    /* -> a[] in FxhStat order */
+    FXH_OP_STATS,
+    /* peak foreign bytes := live now */
+    FXH_OP_RESET_PEAK,
+    /* text: path -> text: value (status -ENOENT) */
+    FXH_OP_XS_READ,
+    /* text: "path\0value" */
+    FXH_OP_XS_WRITE,
 } FxhOp;
 
 typedef enum FxhStat {
@@ -56,8 +66,7 @@ typedef enum FxhStat {
     FXH_STAT_RELOCATED,     /* frames moved by relocate_memory */
     FXH_STAT_POPULATED,     /* frames populated by QEMU */
     FXH_STAT_MAPPED_OVER,   /* our ranges replaced by MAP_FIXED maps */
-    FXH_STAT_FIXED_MAPS,    /* map calls with MAP_FIXED (the mapcache's
-                             * replace of a dummy, upstream's remap) */
+    FXH_STAT_FIXED_MAPS,    /* map calls with MAP_FIXED (a replace) */
     FXH_STAT__MAX,
 } FxhStat;
 
