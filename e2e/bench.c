@@ -324,6 +324,7 @@ int bench_main(const E2eConfig *cfg)
         }
     }
     close(img);
+    image_drop(image);
     printf("\nCounts (maps/r, pages/r, unmaps, peak) carry over to real Xen;"
            "\ntimes are the simulated host's and do not.\n");
     return bad;

@@ -105,20 +105,34 @@ int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb)
     return ret;
 }
 
+/* Images take 64 MiB each: keep them only if XEN_E2E_KEEP is set. */
+void image_drop(const char *path)
+{
+    if (!getenv("XEN_E2E_KEEP") && path[0]) {
+        unlink(path);
+    }
+}
+
 void run_stop(Run *r)
 {
     qemu_kill(&r->q);
     if (r->img >= 0) {
         close(r->img);
+        r->img = -1;
+        if (r->img_shared < 0) {
+            image_drop(r->image);
+        }
     }
     if (r->with_ahci && r->img_ahci >= 0) {
         close(r->img_ahci);
+        r->img_ahci = -1;
+        image_drop(r->image_ahci);
     }
 }
 
 /* Run and check one batch; true if every request came back right. */
 bool batch(Run *r, const ReqPattern *p, int n, int depth,
-                  void (*mid)(void *), void *opaque)
+           void (*mid)(void *), void *opaque)
 {
     BlkReq *reqs = calloc(n, sizeof(*reqs));
     int ret, bad;

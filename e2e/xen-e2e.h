@@ -59,6 +59,7 @@ typedef struct Run {
 int wait_running(DeviceModel *q);
 int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb);
 void run_stop(Run *r);
+void image_drop(const char *path);
 const PciDev *find_dev(Run *r, uint16_t vendor, uint16_t device);
 bool batch(Run *r, const ReqPattern *p, int n, int depth,
            void (*mid)(void *), void *opaque);
