@@ -67,6 +67,8 @@ typedef struct DeviceModel {
 } DeviceModel;
 
 int qemu_start(DeviceModel *q, const DmOpts *opts);
+/* On SIGTERM, SIGINT, SIGHUP: kill the running QEMU, then die. */
+void qemu_reap_on_signals(void);
 /* Poll the child without blocking: true once it has gone. */
 bool qemu_gone(DeviceModel *q);
 /* Wait up to @ms for it to go: true if it has. */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -164,9 +165,31 @@ static void qemu_exec(DeviceModel *q, const char **argv, int log_fd)
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
     setpgid(0, 0);
+    /* no QEMU outlives the test (setpriv's change of uid clears this) */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     execvp(argv[0], (char **)argv);
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);
+}
+
+/* The QEMU running now, for the signal handler */
+static volatile pid_t live_pid;
+
+static void on_fatal_signal(int sig)
+{
+    if (live_pid > 0) {
+        kill(live_pid, SIGKILL);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Killed (a meson timeout, ^C): take the running QEMU along. */
+void qemu_reap_on_signals(void)
+{
+    signal(SIGTERM, on_fatal_signal);
+    signal(SIGINT, on_fatal_signal);
+    signal(SIGHUP, on_fatal_signal);
 }
 
 /* Unix socket paths are short: say so rather than cut one. */
@@ -281,6 +304,7 @@ int qemu_start(DeviceModel *q, const DmOpts *opts)
     if (q->pid == 0) {
         qemu_exec(q, argv, log_fd);
     }
+    live_pid = q->pid;
     close(log_fd);
     if (q->pid < 0) {
         return -errno;

@@ -377,6 +377,7 @@ int main(int argc, char **argv)
         usage(argv[0]);
     }
     signal(SIGPIPE, SIG_IGN);
+    qemu_reap_on_signals();
     mkdir(cfg.run_dir, 0777);
     chmod(cfg.run_dir, 0777);
     if (access(cfg.qemu, X_OK)) {
