@@ -51,6 +51,7 @@
 #define FXH_EXTRA_GFNS_MB       512     /* room for QEMU's own RAM blocks */
 #define FXH_MIN_GFNS            (1u << 20)  /* 4 GiB of gfns */
 #define FXH_IOREQ_FRAMES        2       /* 0: buffered, 1: shared */
+#define FXH_CONTROL_STACK       (256 * 1024)
 
 typedef struct FxhRange {
     uintptr_t start;
@@ -899,6 +900,7 @@ static void *control_main(void *opaque)
 static void control_start(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    pthread_attr_t attr;
     pthread_t tid;
     int fd;
 
@@ -911,9 +913,13 @@ static void control_start(const char *path)
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
         fxh_fatal(path);
     }
-    if (pthread_create(&tid, NULL, control_main, (void *)(intptr_t)fd)) {
+    /* a small stack: under RLIMIT_AS, QEMU's address space is QEMU's */
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, FXH_CONTROL_STACK);
+    if (pthread_create(&tid, &attr, control_main, (void *)(intptr_t)fd)) {
         fxh_fatal("control thread");
     }
+    pthread_attr_destroy(&attr);
     pthread_detach(tid);
 }
 
