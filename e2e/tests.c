@@ -313,8 +313,12 @@ static void scenario_iothread(const E2eConfig *cfg)
     Run r = { .scenario = "iothread", .img_shared = -1,
               .opts = { .iothread = true } };
     ReqPattern p = { 4096, GUEST_DATA_BASE, 128 * MiB, 0, 50, false };
+    ReqPattern cross = { 16384, GUEST_DATA_BASE, 248 * MiB, 8192, 50,
+                         false };
     bool started = !run_start(&r, cfg, 256);
-    bool ok = started && batch(&r, &p, 64, 8, NULL, NULL);
+    /* a binary that survives the first requests meets an invalidate */
+    bool ok = started && batch(&r, &p, 64, 8, NULL, NULL) &&
+              batch(&r, &cross, 200, 32, send_invalidate, &r);
 
     record_outcome(&r, ok, started);
     run_stop(&r);
