@@ -256,6 +256,90 @@ static void test_counts(Run *r)
         "the host saw the guest's RAM mapped through it, and interrupts");
 }
 
+/* "N label" in @text (the first cache's), N; false if absent. */
+static bool info_count(const char *text, const char *label, uint64_t *val)
+{
+    const char *p = strstr(text, label);
+
+    if (!p || p < text + 2) {
+        return false;
+    }
+    p -= 2;                         /* the last digit before " label" */
+    while (p > text && p[-1] >= '0' && p[-1] <= '9') {
+        p--;
+    }
+    *val = strtoull(p, NULL, 10);
+    return true;
+}
+
+/* "label N unit" in @text, in bytes; false if absent. */
+static bool info_bytes(const char *text, const char *label, uint64_t *val)
+{
+    static const char *const units[] = { "bytes", "KiB", "MiB", "GiB",
+                                         "TiB" };
+    const char *p = strstr(text, label);
+    char *end;
+
+    if (!p) {
+        return false;
+    }
+    *val = strtoull(p + strlen(label), &end, 10);
+    while (*end == ' ') {
+        end++;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (!strncmp(end, units[i], strlen(units[i]))) {
+            *val <<= 10 * i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A cache that counts (the series' x-query-xen-mapcache) must agree with
+ * what the host saw: every map call, page, byte and unmap.
+ */
+static void test_cache_agrees(Run *r)
+{
+    static char text[65536];
+    uint64_t s[FXH_STAT__MAX];
+    uint64_t maps, pages, mapped, peak, freed, done, queued;
+    bool ok;
+    int ret;
+
+    ret = qemu_qmp(&r->q, "{\"execute\": \"x-query-xen-mapcache\"}\n",
+                   text, sizeof(text), QUIT_TIMEOUT_MS);
+    if (ret == -EINVAL && strstr(text, "CommandNotFound")) {
+        tap_skip("the cache's counters agree with the host's: the binary "
+                 "has no x-query-xen-mapcache");
+        return;
+    }
+    host_stats(&r->q, s);
+    ok = !ret && info_count(text, " new mappings", &maps) &&
+         info_count(text, " pages mapped", &pages) &&
+         info_bytes(text, "mapped ", &mapped) &&
+         info_bytes(text, "peak ", &peak) &&
+         info_count(text, " freed at once", &freed) &&
+         info_count(text, " of them done", &done) &&
+         info_count(text, " releases queued", &queued);
+    if (!ok) {
+        diag("x-query-xen-mapcache: %.300s", text);
+    }
+    diag("cache: %llu new mappings, %llu pages, %llu bytes mapped, %llu "
+         "peak, %llu freed at once, %llu of %llu releases done",
+         (unsigned long long)maps, (unsigned long long)pages,
+         (unsigned long long)mapped, (unsigned long long)peak,
+         (unsigned long long)freed, (unsigned long long)done,
+         (unsigned long long)queued);
+    tap(ok && maps == s[FXH_STAT_MAP_CALLS] &&
+        pages == s[FXH_STAT_PAGES_MAPPED] &&
+        mapped == s[FXH_STAT_LIVE_BYTES] && peak == s[FXH_STAT_PEAK_BYTES] &&
+        freed + done <= s[FXH_STAT_UNMAPS] &&
+        s[FXH_STAT_UNMAPS] <= freed + queued,
+        "the cache's counters (x-query-xen-mapcache) agree with the host's");
+}
+
 static void scenario_main(const E2eConfig *cfg)
 {
     Run r = { .scenario = "main", .img_shared = -1, .with_ahci = true,
@@ -278,6 +362,7 @@ static void scenario_main(const E2eConfig *cfg)
     test_balloon(&r);
     test_buffered(&r);
     test_counts(&r);
+    test_cache_agrees(&r);
     tap(quit_cleanly(&r, why, sizeof(why)), "main: QEMU quits: %s", why);
     run_stop(&r);
 }

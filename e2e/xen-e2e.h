@@ -67,6 +67,7 @@ bool batch(Run *r, const ReqPattern *p, int n, int depth,
 void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tap_count(void);
+void tap_skip(const char *why);
 uint64_t rnd(void);
 void rnd_seed(uint64_t seed);
 int image_make(const char *path, uint64_t bytes);
