@@ -26,6 +26,7 @@
  */
 
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -997,6 +998,20 @@ static void ram_init(void)
     }
 }
 
+/* Is QEMU's munmap() ours?  Only if the core is in LD_PRELOAD. */
+static void check_munmap_interposed(void)
+{
+    void *first = dlsym(RTLD_DEFAULT, "munmap");
+    Dl_info info;
+
+    if (!first || !dladdr(first, &info) ||
+        !strstr(info.dli_fname, "libfakexenhost")) {
+        fprintf(stderr, "fake-xen-host: warning: munmap() is not "
+                "interposed (put libfakexenhost.so in LD_PRELOAD): plain "
+                "munmap() of foreign mappings will not be counted\n");
+    }
+}
+
 static void host_init_once(void)
 {
     const char *log = getenv("FAKE_XEN_HOST_LOG");
@@ -1007,6 +1022,7 @@ static void host_init_once(void)
     }
     ram_init();
     __atomic_store_n(&host.ready, true, __ATOMIC_RELEASE);
+    check_munmap_interposed();
     if (sock && *sock) {
         control_start(sock);
     }
