@@ -98,6 +98,7 @@ clean:
 # qemu-system-xen; these run them against any binary:
 #
 #   make e2e QEMU=/path/to/qemu-system-i386 [ACCEL=mapcache-max-size=64M]
+#            [MACHINE_OPTS=mapcache-max-size=64M]
 #   make e2e-bench QEMU=/path/to/qemu-system-i386 [BASELINE="other ..."]
 DEBS += qemu-system-xen binutils util-linux
 QEMU ?= /usr/libexec/xen-qemu-system-i386
@@ -110,6 +111,7 @@ RUNS ?= 3
 e2e: build
 	rm -rf $(E2E_LOG) && mkdir -p $(E2E_LOG)/meson-logs
 	-XEN_E2E_QEMU=$(QEMU) XEN_E2E_ACCEL=$(ACCEL) \
+	    XEN_E2E_MACHINE_OPTS=$(MACHINE_OPTS) \
 	    $(MESON_TEST) -C build --suite e2e \
 	    --logbase e2elog
 	cp build/meson-logs/e2elog.json $(E2E_LOG)/meson-logs/testlog.json

@@ -66,6 +66,9 @@ int run_start(Run *r, const E2eConfig *cfg, uint64_t ram_mb)
         return r->img;
     }
     r->opts.qemu = cfg->qemu;
+    if (cfg->machine_extra && !r->opts.machine_extra) {
+        r->opts.machine_extra = cfg->machine_extra;
+    }
     if ((cfg->machine || cfg->accel) && !r->opts.machine) {
         r->opts.machine = cfg->machine ? cfg->machine : "pc";
         r->opts.accel = cfg->accel ? cfg->accel : "";

@@ -285,6 +285,7 @@ static void usage(const char *argv0)
             "[--rlimit-as BYTES]\n"
             "       [--machine pc (instead of xenfv, with -accel xen)]\n"
             "       [--accel OPTS (-accel xen,OPTS; -machine pc)]\n"
+            "       [--machine-opts OPTS (-machine xenfv,...,OPTS)]\n"
             "       %s --bench ... (see make e2e-bench)\n", argv0, argv0);
     exit(2);
 }
@@ -319,6 +320,7 @@ int main(int argc, char **argv)
         { "rlimit-as", required_argument, NULL, 'l' },
         { "machine", required_argument, NULL, 'm' },
         { "accel", required_argument, NULL, 'a' },
+        { "machine-opts", required_argument, NULL, 'o' },
         { "bench", no_argument, NULL, 'b' },
         { "baseline", required_argument, NULL, 'B' },
         { "runs", required_argument, NULL, 'n' },
@@ -354,6 +356,9 @@ int main(int argc, char **argv)
         case 'a':
             cfg.accel = optarg;
             break;
+        case 'o':
+            cfg.machine_extra = optarg;
+            break;
         case 'b':
             cfg.bench = true;
             break;
@@ -378,6 +383,10 @@ int main(int argc, char **argv)
     }
     if (!cfg.accel && getenv("XEN_E2E_ACCEL") && *getenv("XEN_E2E_ACCEL")) {
         cfg.accel = getenv("XEN_E2E_ACCEL");
+    }
+    if (!cfg.machine_extra && getenv("XEN_E2E_MACHINE_OPTS") &&
+        *getenv("XEN_E2E_MACHINE_OPTS")) {
+        cfg.machine_extra = getenv("XEN_E2E_MACHINE_OPTS");
     }
     if (!cfg.host_dir || !cfg.run_dir) {
         usage(argv[0]);

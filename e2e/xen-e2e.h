@@ -22,6 +22,7 @@ typedef struct E2eConfig {
     const char *scenario;
     const char *machine;    /* NULL: xenfv; else with -accel xen */
     const char *accel;      /* -accel xen,ACCEL (implies -machine pc) */
+    const char *machine_extra;  /* appended to -machine's options */
     uint64_t rlimit_as;
     int runs;
     bool bench;
