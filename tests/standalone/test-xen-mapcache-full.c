@@ -18,128 +18,8 @@
  */
 
 #include "qemu/osdep.h"
-#include "qemu/atomic.h"
 #include "qemu/coroutine.h"
-#include "qemu/main-loop.h"
-#include "qemu/rcu.h"
-#include "qemu/thread.h"
-#include "qemu/units.h"
-#include "qapi/error.h"
-#include "block/aio.h"
-#include "exec/memory.h"
-#include "sysemu/xen-mapcache.h"
-#include "test-xen-mapcache-fake-xen.h"
-#include "test-xen-mapcache-stubs.h"
-
-/* The mapcache's own bucket size and cap (sysemu/xen-mapcache.h). */
-#define BUCKET_SHIFT XEN_MAPCACHE_BUCKET_SHIFT
-#define BUCKET_SIZE XEN_MAPCACHE_BUCKET_SIZE
-/* The largest mapping, and the largest limit, on this host. */
-#define MAPCACHE_TEST_MAX_SIZE ((size_t)XEN_MAPCACHE_MAX_SIZE)
-/* Upstream's default cache size; its table had one head per bucket of it. */
-#define UPSTREAM_CACHE_SIZE MAPCACHE_TEST_MAX_SIZE
-#define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
-#define BUCKET_FRAMES (BUCKET_SIZE / FRAME_SIZE)
-
-/* Sparse: only the frames that get mapped cost memory. */
-#define RAM_BYTES (64 * GiB)
-#define GRANT_FRAMES 64
-/* The grant region's RAM block comes after guest RAM, as in QEMU. */
-#define GRANTS_RAM_OFFSET RAM_BYTES
-
-/* Large enough for every test that is not about the limit. */
-#define LIMIT_DEFAULT ((size_t)256 * MiB)
-#define LIMIT_SMALL ((size_t)8 * BUCKET_SIZE)
-
-/* How long a thread waits for the other one before calling it blocked. */
-#define HANDSHAKE_TIMEOUT_US (10 * G_USEC_PER_SEC)
-
-#define DELTA(after, before, field) ((after).field - (before).field)
-
-/*
- * Set up and tear down
- */
-
-static XenMapCacheTestCounts notify_at_setup;
-
-/*
- * The test runs as QEMU's main loop does: with the BQL held from setup to
- * teardown, but while it waits (drain_call_rcu() drops it).
- */
-static void setup_with_limit(size_t limit)
-{
-    bql_lock();
-    fake_xen_init(RAM_BYTES, GRANT_FRAMES);
-    xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
-    xen_mapcache_test_get_counts(&notify_at_setup);
-    xen_map_cache_init_limit(NULL, NULL, limit, &error_abort);
-}
-
-static void setup(void)
-{
-    setup_with_limit(LIMIT_DEFAULT);
-}
-
-static FakeXenStats fake_stats(void)
-{
-    FakeXenStats stats;
-
-    fake_xen_get_stats(&stats);
-    return stats;
-}
-
-static XenMapCacheTestCounts notify_counts(void)
-{
-    XenMapCacheTestCounts counts;
-
-    xen_mapcache_test_get_counts(&counts);
-    return counts;
-}
-
-static void teardown(void)
-{
-    XenMapCacheTestCounts counts;
-    FakeXenStats fs;
-
-    xen_map_cache_fini();
-    xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
-
-    fs = fake_stats();
-    g_assert_cmpuint(fs.live_ranges, ==, 0);
-    g_assert_cmpuint(fs.live_pages, ==, 0);
-    g_assert_cmpuint(fs.violations, ==, 0);
-    g_assert_cmpuint(fs.bad_unmaps, ==, 0);
-
-    counts = notify_counts();
-    g_assert_cmpuint(DELTA(counts, notify_at_setup, notify_adds), ==,
-                     DELTA(counts, notify_at_setup, notify_removes));
-    g_assert_cmpint(counts.notified_bytes, ==, notify_at_setup.notified_bytes);
-    fake_xen_fini();
-    bql_unlock();
-}
-
-/*
- * Verbs
- */
-
-static hwaddr bucket(uint64_t index)
-{
-    return index << BUCKET_SHIFT;
-}
-
-/* A short-lived access, as qemu_map_ram_ptr() makes it. */
-static uint8_t *map0(hwaddr addr, hwaddr size)
-{
-    return xen_map_cache(&xen_mapcache_test_ram_mr, addr, size, 0,
-                         0, false, false);
-}
-
-/* A DMA mapping, as address_space_map() makes it. */
-static uint8_t *map1(hwaddr addr, hwaddr size)
-{
-    return xen_map_cache(&xen_mapcache_test_ram_mr, addr, size, 0,
-                         1, true, true);
-}
+#include "test-xen-mapcache.h"
 
 /*
  * Incoming migration: pin @size bytes of a RAM block at @addr, whose
@@ -157,63 +37,6 @@ static uint8_t *map_dummy_pinned(hwaddr addr, hwaddr size)
     return p;
 }
 
-static hwaddr grant_addr(uint64_t ref)
-{
-    return GRANTS_RAM_OFFSET + ref * FRAME_SIZE;
-}
-
-static uint8_t *map_grant(uint64_t ref, hwaddr offset, hwaddr size,
-                          bool is_write)
-{
-    return xen_map_cache(&xen_mapcache_test_grants_mr,
-                         grant_addr(ref) + offset, size, GRANTS_RAM_OFFSET,
-                         1, true, is_write);
-}
-
-static void unmap(uint8_t *p)
-{
-    xen_invalidate_map_cache_entry(p);
-}
-
-/* Does @p show @len bytes of guest RAM from @gaddr? */
-static void check_bytes(const uint8_t *p, hwaddr gaddr, size_t len)
-{
-    g_assert_nonnull(p);
-    g_assert_cmpuint(fake_xen_check_ram(p, gaddr, len), ==, 0);
-}
-
-/* Does @p show @frames granted frames from @ref on? */
-static void check_grant_bytes(const uint8_t *p, uint64_t ref, size_t frames)
-{
-    g_assert_nonnull(p);
-    g_assert_cmpuint(fake_xen_check_grant(p, ref, frames * FRAME_SIZE), ==, 0);
-}
-
-static XenMapCacheStats cache_stats(XenMapCacheKind kind)
-{
-    XenMapCacheStats stats;
-
-    g_assert_true(xen_map_cache_get_stats(kind, &stats));
-    return stats;
-}
-
-static XenMapCacheStats ram_stats(void)
-{
-    return cache_stats(XEN_MAPCACHE_RAM);
-}
-
-/*
- * Let every grace period the cache waits for end.  An entry handed out
- * while the cache's grace-period callback was queued needs the next one,
- * which that callback queues when it runs, after drain_call_rcu() began:
- * hence two.
- */
-static void pass_grace_periods(void)
-{
-    drain_call_rcu();
-    drain_call_rcu();
-}
-
 /*
  * Outside any RCU read-side critical section, once the queued releases
  * have run, the bytes announced with ram_block_notify_add() and not yet
@@ -221,12 +44,12 @@ static void pass_grace_periods(void)
  */
 static void check_notified_bytes_match_live(void)
 {
-    XenMapCacheTestCounts counts;
+    XenMapCacheTestNotifyCheck check;
 
     drain_call_rcu();
-    counts = notify_counts();
-    g_assert_cmpint(counts.notified_bytes - notify_at_setup.notified_bytes,
-                    ==, (int64_t)(fake_stats().live_pages * FRAME_SIZE));
+    xen_mapcache_test_notify_check(&check);
+    g_assert_cmpuint(check.live_bytes, ==,
+                     fake_stats().live_pages * FRAME_SIZE);
 }
 
 /*
@@ -1422,26 +1245,6 @@ static void test_bad_double_invalidation(void)
 /*
  * Counters
  */
-
-/*
- * The mapcache remembers, per slot of bucket indexes, the entry that last
- * served there, and tries it before walking the chain.  Mapping the
- * RECENT_SWEEP buckets after @index takes every slot, whatever their
- * number (up to RECENT_SWEEP), so that the next request at @index walks
- * its chain.  Needs a limit of LIMIT_DEFAULT * 2, so that nothing is
- * evicted meanwhile.
- */
-#define RECENT_SWEEP 256
-QEMU_BUILD_BUG_ON((RECENT_SWEEP + 4) * BUCKET_SIZE > LIMIT_DEFAULT * 2);
-
-static void forget_recent(hwaddr index)
-{
-    unsigned i;
-
-    for (i = 1; i <= RECENT_SWEEP; i++) {
-        g_assert_nonnull(map0(bucket(index + i), 16));
-    }
-}
 
 /* The counters move as the header documents them. */
 static void test_stats_counters(void)
