@@ -2171,6 +2171,44 @@ static void test_rcu_readers_vs_updater(void)
     teardown();
 }
 
+/*
+ * A little of everything, for the example in docs/devel/xen-mapcache.rst
+ * (from tests/unit/test-xen-mapcache-info.c): run with --verbose to see
+ * the text of "info xen-mapcache".
+ */
+static void test_info_example(void)
+{
+    g_autoptr(GString) text = NULL;
+    XenMapCacheStats stats;
+    uint8_t *dma, *again, *grant;
+    int i;
+
+    setup_with_limit(64 * MiB);
+    dma = map1(0, 4 * KiB);
+    again = map1(0, 4 * KiB);               /* a reuse of a pinned entry */
+    for (i = 0; i < 8; i++) {
+        g_assert_nonnull(map0((i % 4 + 1) * BUCKET_SIZE, 64));
+    }
+    g_assert_nonnull(map0(BUCKET_SIZE + 16, 2 * BUCKET_SIZE)); /* remap */
+    grant = map_grant(3, 0, FRAME_SIZE, false);
+    g_assert_nonnull(grant);
+    unmap(grant);
+    xen_invalidate_map_cache();             /* flush the unpinned ones */
+    drain_call_rcu();
+
+    text = xen_map_cache_format_info();
+    if (g_test_verbose()) {
+        g_printerr("%s", text->str);
+    }
+    stats = ram_stats();
+    g_assert_cmpuint(stats.pinned_reuses, ==, 1);
+    g_assert_cmpuint(stats.remaps, ==, 1);
+    g_assert_cmpuint(stats.flushed, >, 0);
+    unmap(again);
+    unmap(dma);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -2290,6 +2328,7 @@ int main(int argc, char **argv)
                     test_scenario_size_ping_pong);
     g_test_add_func("/xen-mapcache/scenario/collisions",
                     test_scenario_collisions);
+    g_test_add_func("/xen-mapcache/info/example", test_info_example);
     g_test_add_func("/xen-mapcache/rcu/readers-vs-updater",
                     test_rcu_readers_vs_updater);
 
