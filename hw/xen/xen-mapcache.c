@@ -1005,12 +1005,14 @@ static void mapcache_out_of_address_space_locked(MapCache *mc, hwaddr addr,
                            bucket);
     }
     /*
-     * Off the main loop, what was evicted may wait for it to be unmapped.
-     * Waiting for a bottom half, not a grace period, is fine inside a
-     * read section; the wait is bounded in case the main loop waits for
-     * this thread.
+     * In an IOThread, what was evicted may wait for the main loop to be
+     * unmapped: wait for its bottom half (not in the main loop's own
+     * thread, a coroutine there, which would wait for itself).  Waiting
+     * for a bottom half, not a grace period, is fine inside a read
+     * section; the wait is bounded in case the main loop waits for this
+     * thread.
      */
-    if (!QTAILQ_EMPTY(&mc->to_unmap) && !mapcache_may_notify_here()) {
+    if (!QTAILQ_EMPTY(&mc->to_unmap) && !qemu_in_main_thread()) {
         qemu_cond_timedwait(&mc->main_loop_ran, &mc->lock,
                             MAPCACHE_MAIN_LOOP_WAIT_MS);
     }
