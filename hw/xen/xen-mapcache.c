@@ -131,10 +131,7 @@
  * a request of size 0, whose caller may use the rest of it): under
  * pressure a range costs its pages, not a bucket.  Off the main loop
  * such mappings are not announced to the RAM block notifiers, so that
- * they may be unmapped there at once.  A mapping refused with
- * ENOMEM evicts every entry that may be unmapped now and is retried once,
- * even if there was none; a second failure exits with a message naming
- * the address, the size and the errno.
+ * they may be unmapped there at once.
  *
  * What bounds live plus pending bytes beyond the limit, then, is what
  * readers were handed unpinned within one grace period: the pages of
@@ -143,6 +140,17 @@
  * QEMU's RCU thread from running callbacks, takes the cache past its
  * limit by those pages, and this is counted (over_limit); no pointer is
  * unmapped under it.
+ *
+ * A mapping refused with ENOMEM evicts every unread entry and is retried
+ * once, even if there was none (the failure may be transient), and a RAM
+ * mapping's retry maps only the pages its request touches.  In an
+ * IOThread the retry first waits, a second at most, for the main loop to
+ * unmap what it was handed.  Under a finite RLIMIT_AS the failure also
+ * shows that the rest of QEMU needs more than the 80 MiB it was left
+ * (QEMU with a PC machine needs about 270 MiB): the limit drops below
+ * what the cache held, by a sixteenth and at least a bucket.  A second
+ * failure exits with a message naming the address, the size and the
+ * errno.
  *
  * Threads
  * -------
