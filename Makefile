@@ -5,6 +5,8 @@
 #   make deps    install the Debian packages the build needs (once)
 #   make build   deps + configure and compile in build/
 #   make check   deps + build + every test, ending with "N passed, M failed"
+#   make check32 the same in build-32/, with a 32-bit host's bucket size
+#                and cap forced (meson -Dmapcache_long_bits=32)
 #   make bench   deps + build + the benchmark's workloads
 #   make asan    the tests under AddressSanitizer + UBSan, in build-asan/
 #   make tsan    the tests under ThreadSanitizer, in build-tsan/
@@ -35,7 +37,7 @@ SECONDS ?= 60
 # DIR/meson-logs/testlog.json, so it gets a directory of its own.
 FUZZ_LOG := build-asan/fuzz-log
 
-.PHONY: all deps build check bench asan tsan fuzz clean
+.PHONY: all deps build check check32 bench asan tsan fuzz clean
 
 all: build
 
@@ -71,6 +73,10 @@ build: deps
 check: build
 	$(call run-tests,build,,$(NO_FUZZ))
 
+check32: deps
+	$(call setup,build-32,-Dmapcache_long_bits=32)
+	$(call run-tests,build-32,,$(NO_FUZZ))
+
 bench: build
 	build/bench/xen-mapcache-bench
 
@@ -91,7 +97,7 @@ fuzz: deps
 	@$(SUMMARY) $(FUZZ_LOG)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-32 build-asan build-tsan
 
 # The end-to-end tests (fake-xen-host/, e2e/): a simulated Xen host
 # under a real QEMU.  make check runs them against Debian's
