@@ -103,3 +103,32 @@ fuzz: deps
 
 clean:
 	rm -rf build build-32 build-asan build-tsan build-fuzz
+
+# The end-to-end tests (fake-xen-host/, e2e/): a simulated Xen host
+# under a real QEMU.  make check runs them against Debian's
+# qemu-system-xen; these run them against any binary:
+#
+#   make e2e QEMU=/path/to/qemu-system-i386 [ACCEL=mapcache-max-size=64M]
+#            [MACHINE_OPTS=mapcache-max-size=64M]
+#   make e2e-bench QEMU=/path/to/qemu-system-i386 [BASELINE="other ..."]
+DEBS += qemu-system-xen binutils util-linux
+QEMU ?= /usr/libexec/xen-qemu-system-i386
+E2E_LOG := build/e2e-log
+E2E_HOST := build/fake-xen-host
+RUNS ?= 3
+
+.PHONY: e2e e2e-bench
+
+e2e: build
+	rm -rf $(E2E_LOG) && mkdir -p $(E2E_LOG)/meson-logs
+	-XEN_E2E_QEMU=$(QEMU) XEN_E2E_ACCEL=$(ACCEL) \
+	    XEN_E2E_MACHINE_OPTS=$(MACHINE_OPTS) \
+	    $(MESON_TEST) -C build --suite e2e \
+	    --logbase e2elog
+	cp build/meson-logs/e2elog.json $(E2E_LOG)/meson-logs/testlog.json
+	@$(SUMMARY) $(E2E_LOG)
+
+e2e-bench: build
+	build/e2e/xen-e2e --bench --qemu $(QEMU) \
+	    $(foreach b,$(BASELINE),--baseline $(b)) --runs $(RUNS) \
+	    --host-dir $(E2E_HOST) --run-dir build/e2e/bench-run

@@ -1065,6 +1065,20 @@ static bool enomem_retry_needs_freeable(void)
     return false;
 }
 
+/*
+ * Out of address space in an IOThread, the retry first waits (a second
+ * at most) for the main loop to unmap what it was handed.  The target
+ * has no main loop running meanwhile, so the wait would only time out:
+ * no ENOMEM is injected then.
+ */
+static bool enomem_waits_for_main_loop(Fuzz *f)
+{
+    XenMapCacheStats s = cache_stats(XEN_MAPCACHE_RAM);
+
+    return f->m.iothread &&
+           s.pending_ranges > s.releases_queued - s.releases_done;
+}
+
 /* xen_map_cache_init_limit(): 0 (no limit of the user's), or a bucket. */
 static bool init_limit_accepted(uint64_t limit)
 {
@@ -1607,6 +1621,9 @@ static bool may_inject_enomem(Fuzz *f, uint64_t addr, uint64_t size)
     XenMapCacheStats s = cache_stats(XEN_MAPCACHE_RAM);
     uint64_t len;
 
+    if (enomem_waits_for_main_loop(f)) {
+        return false;
+    }
     if (!enomem_retry_needs_freeable()) {
         return true;
     }
@@ -2228,7 +2245,7 @@ static void gen_replace(Fuzz *f, Op *op)
      * fails.  Every dummy left is pinned then (the operation flushed the
      * others).
      */
-    op->a[REPLACE_ENOMEM] = in_bool(f) &&
+    op->a[REPLACE_ENOMEM] = in_bool(f) && !enomem_waits_for_main_loop(f) &&
                             (!enomem_retry_needs_freeable() ||
                              (f->m.freeable && !f->m.iothread));
 }

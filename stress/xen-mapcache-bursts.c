@@ -148,9 +148,12 @@ static void run_burst_in_iothread(Burst *b)
     qemu_thread_create(&thread, "iothread", iothread_burst, &t,
                        QEMU_THREAD_JOINABLE);
     while (!qatomic_load_acquire(&t.done)) {
-        /* Wait without the BQL, run bottom halves with it. */
+        /*
+         * Wait for events without the BQL, as QEMU's main loop does in
+         * ppoll(), then run bottom halves with it.
+         */
         bql_unlock();
-        g_usleep(50);
+        g_usleep(1000);
         bql_lock();
         aio_poll(qemu_get_aio_context(), false);
     }
