@@ -12,10 +12,10 @@
  * - call_rcu1() queues the callback, first in first out.
  * - A grace period runs the callbacks queued before it began, with the
  *   BQL held as in QEMU's RCU thread (taken for them if the caller does
- *   not hold it); those they queue wait for the next one.  One ends at synchronize_rcu(), at
- *   drain_call_rcu() and at qemu_standin_rcu_grace_period()
- *   (qemu/rcu-manual.h), never inside a read section (they abort there,
- *   as from a callback).
+ *   not hold it); those they queue wait for the next one.  One ends at
+ *   synchronize_rcu(), at drain_call_rcu() and at
+ *   qemu_standin_rcu_grace_period() (qemu/rcu-manual.h), never inside a
+ *   read section (they abort there, as from a callback).
  * - Every entry point must be called in the thread that first called
  *   one: a second thread aborts, since the point is determinism.
  * - No pacing: qemu_standin_rcu_set_pacing() does nothing.
