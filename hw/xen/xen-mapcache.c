@@ -1,6 +1,12 @@
 /*
- * SPDX-License-Identifier: GPL-2.0-or-later
+ * Copyright (C) 2011       Citrix Ltd.
  * Copyright (c) 2026 The xen-mapcache authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2.  See
+ * the COPYING file in the top-level directory.
+ *
+ * Contributions after 2012-01-13 are licensed under the terms of the
+ * GNU GPL, version 2 or (at your option) any later version.
  *
  * Xen mapcache: maps guest RAM and grant references into QEMU on demand.
  *
