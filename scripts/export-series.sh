@@ -125,6 +125,19 @@ directive_layout() {
     esac
 }
 
+# The QEMU section the project's MAINTAINERS adds lines to (the line
+# above its first F: line), and those lines.
+maintainers_section() {
+    awk '/^F: / { print prev; exit } { prev = $0 }' "$PROJECT/MAINTAINERS"
+}
+maintainers_f_lines() {
+    awk -v title="$(maintainers_section)" '
+        $0 == title { p = 1; next }
+        p && /^F: / { print }
+        p && /^$/ { exit }
+    ' "$PROJECT/MAINTAINERS"
+}
+
 lint_manifest() {
     local op a b c rest used_frags used_msgs patches=0 files=0 frags=0 f
     used_frags=$STAGE/used-frags
@@ -164,6 +177,10 @@ lint_manifest() {
             ;;
         maintainers)
             anchor_lines "$(directive_args "$line")" >/dev/null
+            [ -n "$(maintainers_f_lines)" ] ||
+                die "MAINTAINERS: no F: lines under \"$(maintainers_section)\""
+            ! grep -q '^[MRS]: ' "$PROJECT/MAINTAINERS" ||
+                die "MAINTAINERS: only F: lines, for QEMU's section"
             ;;
         *) die "manifest: unknown directive '$op'" ;;
         esac
@@ -471,32 +488,36 @@ install_section() {
     tgit add "$dst"
 }
 
-# 'maintainers ANCHOR...': the 'Xen mapcache' section of MAINTAINERS, with
-# the F: lines whose files the tree has now, after the anchored line.
+# 'maintainers ANCHOR...': the project's F: lines whose files the tree
+# has now and that its MAINTAINERS lacks, before the line the anchors
+# lead to (the blank line that ends QEMU's Xen section).  No section of
+# our own: QEMU's Xen maintainers maintain the mapcache.
 install_maintainers() {
-    local section=$STAGE/maintainers line pat
-    : > "$section"
+    local lines=$STAGE/maintainers line pat
+    : > "$lines"
     while IFS= read -r line; do
-        case "$line" in
-        "F: "*)
-            pat=$(qemu_path "${line#F: }")
-            if [ -n "$(tgit ls-files -- "$pat")" ]; then
-                echo "F: $pat" >> "$section"
-            fi
-            ;;
-        "") ;;
-        *) echo "$line" >> "$section" ;;
-        esac
-    done < <(awk '/^Xen mapcache$/ { p = 1 } p && /^$/ { exit } p' \
-                 "$PROJECT/MAINTAINERS")
-    grep -q '^Xen mapcache$' "$section" ||
-        die "no 'Xen mapcache' section in $PROJECT/MAINTAINERS"
-    echo >> "$section"
-    awk '/^Xen mapcache$/ { drop = 1 } drop { if (/^$/) drop = 0; next }
-         { print }' "$TREE/MAINTAINERS" > "$STAGE/MAINTAINERS"
-    cp "$STAGE/MAINTAINERS" "$TREE/MAINTAINERS"
-    insert_text MAINTAINERS after "$section" "$(anchor_lines "$1")" ||
+        pat=$(qemu_path "${line#F: }")
+        [ -n "$(tgit ls-files -- "$pat")" ] || continue
+        grep -qxF "F: $pat" "$TREE/MAINTAINERS" || echo "F: $pat" >> "$lines"
+    done < <(maintainers_f_lines)
+    [ -s "$lines" ] || return 0
+    insert_text MAINTAINERS before "$lines" "$(anchor_lines "$1")" ||
         die "MAINTAINERS: anchor $1 not found in $TREE"
+}
+
+# Every file this patch adds must be in the section, as QEMU's own
+# scripts/get_maintainer.pl reads MAINTAINERS: else a line is missing
+# from the project's MAINTAINERS.
+check_maintainers() {
+    local section f
+    section=$(maintainers_section)
+    [ -x "$TREE/scripts/get_maintainer.pl" ] || return 0
+    while read -r f; do
+        (cd "$TREE" && scripts/get_maintainer.pl --no-git --no-git-fallback \
+             -f "$f" 2>/dev/null) | grep -qF "$section" ||
+            die "$f is not in MAINTAINERS' \"$section\": add an F: line" \
+                "for it to $PROJECT/MAINTAINERS"
+    done < <(tgit diff --cached --name-only --diff-filter=A)
 }
 
 # The areas of the unit test's paths, for its commit message.
@@ -513,6 +534,7 @@ test_areas() {
 commit() {
     local msg=$SERIES/$1 areas
     check_includes
+    check_maintainers
     areas=$(test_areas)
     awk -v areas="$areas" '$0 == "@TEST_AREAS@" { print areas; next } { print }' \
         "$msg" > "$STAGE/msg"
