@@ -33,11 +33,15 @@ patch is checked with the tree's scripts/checkpatch.pl.  What each patch
 holds is in $MANIFEST.
 
   --check   then, in QEMU_TREE, build qemu-system-i386 at every patch of
-            the series (ninja -C build qemu-system-i386), run the
-            mapcache unit tests through 'make check-unit' and
-            qmp-cmd-test, and ask the built QEMU for x-query-xen-mapcache
-            and 'info xen-mapcache' over QMP.  The tree must be
-            configured in QEMU_TREE/build, with --enable-xen.
+            the series (ninja -C build qemu-system-i386) and, from the
+            patch that adds them, run the mapcache unit tests there;
+            at the end, run them through 'make check-unit' and run
+            qmp-cmd-test; ask the built QEMU for x-query-xen-mapcache and
+            'info xen-mapcache' over QMP; and start it with both command
+            lines libxl builds plus '-machine mapcache-max-size=SIZE' (a
+            size below one bucket must be refused, 64M must fail only as
+            QEMU fails without a Xen host).  The tree must be configured
+            in QEMU_TREE/build, with --enable-xen.
   --noxen-build DIR
             with --check, also build qemu-system-i386 of the series in
             DIR, a build directory of QEMU_TREE configured without Xen,
@@ -657,34 +661,66 @@ qmp_exchange() {
         die "info xen-mapcache did not answer \"$want...\""
 }
 
-# The accelerator property: listed, and a size below one bucket refused
-# where the option is parsed.  Its effect, xen_map_cache_init_limit()
-# instead of xen_map_cache_init(), needs a Xen host.
+# Start the built QEMU with "$@", -nodefaults -display none; print what
+# it said (it fails without a Xen host).
+run_qemu() {
+    timeout 60 "$TREE/build/qemu-system-i386" "$@" -nodefaults \
+        -display none 2>&1 && echo "(exit status 0)"
+    true
+}
+
+# mapcache-max-size: a property of the Xen accelerator, reached from both
+# command lines libxl builds with a second -machine option, as a user
+# adds it (device_model_args).  A size below one bucket is refused where
+# the accelerator is created; 64M is accepted, and QEMU then fails as it
+# does without the option, setting up Xen (there is no Xen host here).
 check_knob() {
-    local bin=$TREE/build/qemu-system-i386 out
+    local out base libxl size
     out=$(printf '%s\n' \
         '{"execute": "qmp_capabilities"}' \
         '{"execute": "qom-list-properties", "arguments": {"typename": "xen-accel"}}' \
         '{"execute": "quit"}' |
-        timeout 60 "$bin" -machine none -accel qtest -nodefaults \
-            -display none -qmp stdio 2>&1) || die "qom-list-properties failed"
+        run_qemu -machine none -accel qtest -qmp stdio)
     echo "$out" | grep -o '{[^{}]*"name": "mapcache-max-size"[^{}]*}' |
         sed -e 's/^/  /' | grep . ||
         die "xen-accel has no mapcache-max-size property"
-    out=$(timeout 60 "$bin" -machine none -accel xen,mapcache-max-size=512K \
-              -nodefaults -display none 2>&1) &&
-        die "-accel xen,mapcache-max-size=512K was accepted"
-    echo "$out" | sed -e 's/^/  /'
+    for libxl in xenfv,suppress-vmdesc=on pc,accel=xen,suppress-vmdesc=on; do
+        base=$(run_qemu -machine "$libxl")
+        echo "  -machine $libxl:"
+        echo "$base" | sed -e 's/^/    /'
+        echo "$base" | grep -q 'failed to initialize xen' ||
+            die "-machine $libxl: QEMU did not reach Xen's setup"
+        for size in 512K 64M; do
+            out=$(run_qemu -machine "$libxl" -machine mapcache-max-size=$size)
+            echo "  -machine $libxl -machine mapcache-max-size=$size:"
+            echo "$out" | sed -e 's/^/    /'
+            if [ $size = 512K ]; then
+                echo "$out" | grep -q 'less than one bucket' ||
+                    die "mapcache-max-size=$size: not refused as expected"
+            else
+                [ "$out" = "$base" ] ||
+                    die "mapcache-max-size=$size: QEMU did not fail as" \
+                        "without the option"
+            fi
+        done
+    done
+    out=$(run_qemu -machine none -accel xen,mapcache-max-size=512K)
+    echo "  -machine none -accel xen,mapcache-max-size=512K:"
+    echo "$out" | sed -e 's/^/    /'
     echo "$out" | grep -q 'less than one bucket' ||
-        die "-accel xen,mapcache-max-size=512K: not the expected error"
-    out=$(timeout 60 "$bin" -machine none -accel xen,mapcache-max-size=64M \
-              -nodefaults -display none 2>&1) || true
-    echo "$out" | sed -e 's/^/  /'
-    ! echo "$out" | grep -q -e 'less than one bucket' -e 'expects' ||
-        die "-accel xen,mapcache-max-size=64M was refused"
+        die "-accel xen,mapcache-max-size=512K: not refused as expected"
+}
+
+# The mapcache's unit tests that tests/unit/meson.build has now.
+unit_tests_here() {
+    grep -o "'test-xen-mapcache[a-z-]*': \[" "$TREE/tests/unit/meson.build" |
+        sed -e "s/': \[//; s/^'//" | tr '\n' ' '
 }
 
 if $check; then
+    # The tree's own meson: the one that configured build/.
+    tree_meson=$TREE/build/pyvenv/bin/meson
+    [ -x "$tree_meson" ] || tree_meson=meson
     for c in $(tgit rev-list --reverse "$base..$BRANCH"); do
         tgit checkout -q "$c"
         note "build: $(tgit log -1 --format='%h %s')"
@@ -694,6 +730,24 @@ if $check; then
             die "qemu-system-i386 does not build at $(tgit log -1 --format=%h "$c")"
         }
         tail -n 1 "$STAGE/build.log"
+        tests=$(unit_tests_here)
+        [ -n "$tests" ] || continue
+        # shellcheck disable=SC2086
+        ninja -C "$TREE/build" $(printf 'tests/unit/%s ' $tests) \
+            > "$STAGE/build.log" 2>&1 || {
+            tail -n 40 "$STAGE/build.log"
+            tgit checkout -q "$BRANCH"
+            die "the unit tests do not build at $(tgit log -1 --format=%h "$c")"
+        }
+        # shellcheck disable=SC2086
+        (cd "$TREE/build" &&
+         "$tree_meson" test --no-rebuild --suite unit --print-errorlogs \
+             $tests) > "$STAGE/unit.log" 2>&1 || {
+            cat "$STAGE/unit.log"
+            tgit checkout -q "$BRANCH"
+            die "the unit tests fail at $(tgit log -1 --format=%h "$c")"
+        }
+        grep -E '^ *[0-9]+/[0-9]+ ' "$STAGE/unit.log" | sed -e 's/^/  /'
     done
     tgit checkout -q "$BRANCH"
 
@@ -711,9 +765,6 @@ if $check; then
         tail -n 40 "$STAGE/build.log"
         die "tests/qtest/qmp-cmd-test does not build"
     }
-    # The tree's own meson: the one that configured build/.
-    tree_meson=$TREE/build/pyvenv/bin/meson
-    [ -x "$tree_meson" ] || tree_meson=meson
     (cd "$TREE/build" &&
      "$tree_meson" test --no-rebuild --print-errorlogs \
          qtest-i386/qmp-cmd-test) 2>&1 |
@@ -727,7 +778,7 @@ if $check; then
 
     note "QMP exchange with $TREE/build/qemu-system-i386:"
     qmp_exchange "$TREE/build" "The Xen mapcache is not set up"
-    note "-accel xen,mapcache-max-size:"
+    note "mapcache-max-size, from libxl's command lines:"
     check_knob
 
     if [ -n "$noxen_build" ]; then
