@@ -53,10 +53,11 @@ holds is in $MANIFEST.
 
 The tree is left on the branch '$BRANCH'; 'git checkout -' goes back.
 
-The cover letter carries the benchmark's table: from the file named by
-XEN_MAPCACHE_BENCH_OUTPUT, or else from
-$PROJECT/build/bench/xen-mapcache-bench, built first (the build
-directory is set up if needed).  If neither works, the script stops.
+The cover letter's figures come from the end-to-end benchmark (the
+series build on a simulated Xen host): the file named by
+XEN_MAPCACHE_FIGURES, with the command that produced them, goes where
+cover-letter.txt says @FIGURES@.  Without it, the cover letter keeps a
+marked place, "[FIGURES TO COME ...]", and the script says so.
 EOF
 }
 
@@ -233,31 +234,18 @@ for f in hw/xen/xen-mapcache.c include/sysemu/xen-mapcache.h \
 done
 
 # ---------------------------------------------------------------------------
-# The benchmark, for the cover letter: from a file, or from the project's
-# build, brought up to date first so that it measures the exported source.
-# Without it, stop: the cover letter carries no placeholder.
+# The figures, for the cover letter: from the end-to-end benchmark, never
+# made up here.  Without them, a marked place that nobody can miss.
 
-bench_output() {
-    local build=$PROJECT/build bench=$PROJECT/build/bench/xen-mapcache-bench
-    if [ -n "${XEN_MAPCACHE_BENCH_OUTPUT:-}" ]; then
-        [ -s "$XEN_MAPCACHE_BENCH_OUTPUT" ] ||
-            die "XEN_MAPCACHE_BENCH_OUTPUT: $XEN_MAPCACHE_BENCH_OUTPUT is empty or missing"
-        cat "$XEN_MAPCACHE_BENCH_OUTPUT"
+figures() {
+    if [ -n "${XEN_MAPCACHE_FIGURES:-}" ]; then
+        [ -s "$XEN_MAPCACHE_FIGURES" ] ||
+            die "XEN_MAPCACHE_FIGURES: $XEN_MAPCACHE_FIGURES is empty or missing"
+        cat "$XEN_MAPCACHE_FIGURES"
         return
     fi
-    if [ ! -f "$build/build.ninja" ]; then
-        note "setting up $build for the benchmark" >&2
-        meson setup "$build" "$PROJECT" > "$STAGE/bench-setup.log" 2>&1 || {
-            tail -n 20 "$STAGE/bench-setup.log" >&2
-            die "cannot set up $build: run 'make bench' there, or set XEN_MAPCACHE_BENCH_OUTPUT"
-        }
-    fi
-    ninja -C "$build" bench/xen-mapcache-bench > "$STAGE/bench-build.log" 2>&1 || {
-        tail -n 20 "$STAGE/bench-build.log" >&2
-        die "cannot build $bench: run 'make bench', or set XEN_MAPCACHE_BENCH_OUTPUT"
-    }
-    note "running $bench (about 10 s)" >&2
-    "$bench" || die "$bench failed"
+    echo "[FIGURES TO COME from the end-to-end benchmark, with the command"
+    echo " that produced them: set XEN_MAPCACHE_FIGURES to their file.]"
 }
 
 # ---------------------------------------------------------------------------
@@ -300,7 +288,7 @@ if compgen -G "$OUTDIR/[0-9][0-9][0-9][0-9]-*.patch" >/dev/null; then
     $force || die "$OUTDIR holds patches already (--force replaces them)"
 fi
 
-bench_output > "$STAGE/bench"
+figures > "$STAGE/figures"
 
 # ---------------------------------------------------------------------------
 # Layout: QEMU 9.2 or master (see the include map in the project's notes).
@@ -585,10 +573,10 @@ cover=$(ls "$OUTDIR"/0000-cover-letter.patch)
 
 {
     tail -n +3 "$SERIES/cover-letter.txt" |
-    awk -v bench="$STAGE/bench" \
+    awk -v figures="$STAGE/figures" \
         -v base="$(tgit log -1 --format='%h ("%s")' "$base")" '
-        $0 == "@BENCHMARK@" {
-            while ((getline l < bench) > 0) {
+        $0 == "@FIGURES@" {
+            while ((getline l < figures) > 0) {
                 sub(/[ \t]+$/, "", l)
                 print (l == "" ? "" : "  " l)
             }
@@ -612,6 +600,10 @@ awk -v blurb="$STAGE/blurb" -v subject="$(head -n1 "$SERIES/cover-letter.txt")" 
 cp "$STAGE/cover" "$cover"
 if grep -n -e '\*\*\* .* HERE \*\*\*' "$cover"; then
     die "the cover letter kept a placeholder (above)"
+fi
+if grep -q 'FIGURES TO COME' "$cover"; then
+    echo "export-series: warning: the cover letter's figures are still to" \
+         "come (XEN_MAPCACHE_FIGURES)" >&2
 fi
 
 note "patches in $OUTDIR:"
