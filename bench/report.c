@@ -223,6 +223,7 @@ static const StatsField stats_fields[] = {
     STATS_SUM(evictions), STATS_SUM(flushed), STATS_SUM(releases_queued),
     STATS_SUM(releases_done), STATS_SUM(null_returns), STATS_SUM(oversize),
     STATS_SUM(over_limit), STATS_SUM(freed_at_once),
+    STATS_SUM(freed_by_main_loop), STATS_SUM(partial_mappings),
     STATS_SUM(grace_periods), STATS_SUM(entries),
     STATS_SUM(pinned_entries), STATS_SUM(pending_ranges),
     STATS_OWN(limit_bytes), STATS_SUM(live_bytes), STATS_SUM(pinned_bytes),

@@ -55,11 +55,13 @@ static const MapCacheInfoField mapcache_info_fields[] = {
     MAPCACHE_INFO_FIELD(7, COUNT, "remaps", remaps),
     MAPCACHE_INFO_FIELD(8, COUNT, "oversize requests served", oversize),
     MAPCACHE_INFO_FIELD(8, COUNT, "mappings past the limit", over_limit),
+    MAPCACHE_INFO_FIELD(8, COUNT, "of pages only", partial_mappings),
     MAPCACHE_INFO_FIELD(9, COUNT, "evictions", evictions),
     MAPCACHE_INFO_FIELD(9, COUNT, "entries flushed", flushed),
     MAPCACHE_INFO_FIELD(10, COUNT, "releases queued", releases_queued),
     MAPCACHE_INFO_FIELD(10, COUNT, "of them done", releases_done),
     MAPCACHE_INFO_FIELD(10, COUNT, "freed at once", freed_at_once),
+    MAPCACHE_INFO_FIELD(10, COUNT, "by the main loop", freed_by_main_loop),
     MAPCACHE_INFO_FIELD(10, COUNT, "grace periods", grace_periods),
 };
 #define MAPCACHE_INFO_LINES 11

@@ -50,16 +50,33 @@
  * --------------------------------
  * - An entry is either in the cache (in its bucket's chain) or out of it;
  *   an entry out of the cache is never found again, and its range is
- *   unmapped exactly once: at once (freed) or by one call_rcu() callback
- *   (detached, pending).
+ *   unmapped exactly once.
  * - An entry in the cache is in MapCache.lru if and only if its pin count
  *   is zero.  Its pin count is the sum of the counts of its pin records.
  * - Two entries in the cache never overlap in QEMU's address space.
  * - MapCache.live_bytes is the sum of the sizes of the entries in the
- *   cache, MapCache.pending_bytes that of the detached entries whose
- *   release has not run yet.  Their sum stays within the cache limit
- *   whenever an unpinned entry may be freed (below); otherwise the limit
- *   is exceeded, and counted, rather than a request failed.
+ *   cache, MapCache.pending_bytes that of the entries out of it whose
+ *   range is still mapped.  Their sum stays within the cache limit
+ *   whenever an unpinned entry may be released (below); otherwise the
+ *   limit is exceeded, and counted, rather than a request failed.
+ *
+ * How an entry leaves the cache
+ * -----------------------------
+ * An unpinned entry leaves the cache in one of four ways, each counted
+ * in one place: it is evicted (the limit, or a mapping refused with
+ * ENOMEM: XenMapCacheStats.evictions), recycled (a new mapping at its
+ * bucket index covers it: .remaps), flushed (xen_invalidate_map_cache(),
+ * teardown: .flushed), or released at its last unpin (grant mappings,
+ * and dummies once incoming migration has ended).  Each way calls
+ * mapcache_release_locked(), which takes the entry out of the cache and
+ * has its range unmapped in one of three ways, also counted once each:
+ *
+ * - now (.freed_at_once), when no reader can point into it and the RAM
+ *   block notifiers may run here or never heard of it;
+ * - by the main loop (.freed_by_main_loop), when no reader can point into
+ *   it but the notifiers may not run here ("Threads", below);
+ * - after a grace period (.releases_queued), by mapcache_release_rcu(),
+ *   when a reader may still point into it.
  *
  * No pointer a caller holds is unmapped under it
  * ----------------------------------------------
@@ -69,51 +86,86 @@
  * leave the cache but by teardown.  A lock0 caller holds its pointer
  * inside rcu_read_lock().  The cache never changes an entry's mapping in
  * place: a request that no entry serves gets a new range from the
- * kernel, and an unpinned entry that leaves the cache (recycled for a
- * larger mapping, evicted, flushed, teardown) is either
+ * kernel, and an unpinned entry that leaves the cache is unmapped after
+ * a grace period, unless mapcache_entry_unread_locked() shows that no
+ * reader can point into it: it was never handed out unpinned, or a grace
+ * period that began after its last hand-out has ended ("Grace periods",
+ * below).
  *
- * - detached, and unmapped by mapcache_release_rcu() after a grace
- *   period: every read section that began before it was queued has ended;
- * - or unmapped at once, when mapcache_entry_freeable_locked() says a
- *   grace period has already ended since a reader could last get a
- *   pointer into it ("Freeing at once", below).
+ * Most entries are never handed out unpinned: DMA pins what it maps, and
+ * such an entry is held by its pins alone, so it may be unmapped as soon
+ * as it leaves the cache, as grant mappings are.  This matters because
+ * QEMU's RCU thread runs callbacks late, in batches, and only when it can
+ * take the BQL: releases that waited for it would pile up under load.
  *
- * Grant mappings are the exception that proves it: they are never handed
- * out unpinned (a lock0 request on grants aborts), so at their last unpin
- * no reader can hold a pointer into them and they are unmapped at once,
- * as the granting domain expects.
+ * Grant mappings are never handed out unpinned (a lock0 request on
+ * grants aborts), so at their last unpin they are unmapped before the
+ * unpin returns, as the granting domain expects.
  *
  * The one in-place change is xen_replace_cache_entry(): it maps the real
  * frames with MAP_FIXED over a dummy entry made during incoming
  * migration.  That is its contract: the dummy stands in for memory whose
  * frames are not known yet, and its one caller (xen_add_to_physmap())
  * needs the pointer it already gave the device model to show those frames
- * from now on.  It never replaces a foreign or grant mapping.
+ * from now on.  It never replaces a foreign or grant mapping.  A dummy
+ * serves nothing once incoming migration has ended.
  *
- * Freeing at once
- * ---------------
+ * Grace periods
+ * -------------
  * One RCU callback per cache, mapcache_grace_period_rcu(), counts grace
  * periods: MapCache.gp_queued counts its queueings, MapCache.gp_done its
  * runs, and at most one is in flight.  Whenever a reader may get a
  * pointer into an entry without a pin, the entry is stamped with
  * gp_queued + 1, the number of the first callback queued from then on
- * (mapcache_stamp_locked()): when the lock hands it out, and when it
- * leaves its recent slot, through which the lock-free path hands it out
- * at any moment (so an entry in a recent slot is never freeable).  A
- * callback already in flight does not do: its grace period may have
- * begun before the reader's read section.  The entry is freeable once
- * gp_done has reached its stamp; an entry never handed out is freeable at
- * once.  The callback is queued by a stamp when none is in flight, and
- * queues itself again while a stamp waits for it; never once teardown
- * began (MapCache.gp_stopped).
+ * (mapcache_stamp_locked()): when the lock hands it out unpinned, and
+ * when it leaves its recent slot while lent, since the lock-free path
+ * hands it out from there at any moment (so an entry lent from a recent
+ * slot is never unread).  A callback already in flight does not do: its
+ * grace period may have begun before the reader's read section.  The
+ * entry is unread once gp_done has reached its stamp; an entry never
+ * stamped is unread from the start.  The callback is queued by a stamp
+ * when none is in flight, and queues itself again while a stamp waits
+ * for it; never once teardown began (MapCache.gp_stopped).
  *
- * Unmapping at once runs ram_block_notify_remove() in the caller's
- * context, so it is done only in the main thread outside coroutines
- * (mapcache_may_free_here()), and always by the flush, which runs there;
- * elsewhere entries are detached.  At the limit a miss first frees the
- * least recently used freeable entries, then detaches more until the live
- * bytes fit (mapcache_make_room_locked()); a mapping refused with ENOMEM
- * frees every freeable entry and is retried.
+ * The limit
+ * ---------
+ * At the limit a miss first evicts the least recently used unread
+ * entries, counting live plus pending bytes, then evicts more, into
+ * call_rcu(), until the live bytes fit (mapcache_make_room_locked()).  If
+ * live plus pending bytes still leave no room for whole buckets, the miss
+ * maps only the pages its request touches (to the end of its bucket for
+ * a request of size 0, whose caller may use the rest of it): under
+ * pressure a range costs its pages, not a bucket.  A mapping refused with
+ * ENOMEM evicts every entry that may be unmapped now and is retried once,
+ * even if there was none; a second failure exits with a message naming
+ * the address, the size and the errno.
+ *
+ * What bounds live plus pending bytes beyond the limit, then, is what
+ * readers were handed unpinned within one grace period: the pages of
+ * each lock0 miss made while nothing could be evicted.  A caller that
+ * makes such misses inside one long read section, or while the BQL keeps
+ * QEMU's RCU thread from running callbacks, takes the cache past its
+ * limit by those pages, and this is counted (over_limit); no pointer is
+ * unmapped under it.
+ *
+ * Threads
+ * -------
+ * The RAM block notifiers run only with the BQL held and outside
+ * coroutines (mapcache_may_notify_here()), as the block layer's RAM
+ * registrar requires, and ram_block_notify_remove() completes before its
+ * range is unmapped or reused.  A miss elsewhere (an IOThread, a
+ * coroutine) queues its announcement on MapCache.to_announce, and a
+ * release there that has told the notifiers queues its range on
+ * MapCache.to_unmap, for one bottom half of the main loop
+ * (mapcache_main_loop_bh()); RCU callbacks run with the BQL held, outside
+ * coroutines, and may notify.  An entry released before the main loop
+ * announced it never reached a notifier, and is unmapped at once.  In a
+ * coroutine, xen_invalidate_map_cache_entry() does its work in a bottom
+ * half of the main loop while the coroutine yields.
+ *
+ * One ordering cannot be kept: a grant mapping released by an IOThread
+ * outside a coroutine is unmapped before the unpin returns, and its
+ * notifier removal runs later, from the main loop.
  *
  * Locking and concurrency
  * -----------------------
@@ -124,28 +176,26 @@
  * reads without the lock (below).  Functions suffixed _locked need the
  * lock held; those suffixed _rcu are RCU callbacks; those suffixed
  * _lockfree run without the lock, inside a read section.  No function
- * takes two caches' locks at once, none waits for a grace period under a
- * lock, and no RCU callback takes a lock: in QEMU they run in the RCU
- * thread with the BQL held, and callers of the mapcache may hold the BQL.
- * mapcache_grants_lock only serialises the creation of the grant caches.
+ * takes two caches' locks at once and none waits for a grace period under
+ * a lock.  The RCU callbacks take no lock; the main loop's bottom half
+ * takes its cache's lock with the BQL held, as callers holding the BQL
+ * do.  mapcache_grants_lock only serialises the creation of the grant
+ * caches.
  *
  * The lock0 hit path, mapcache_hit_lockfree(), takes no lock: inside a
  * read section it reads the recent slot of the request's bucket index
- * and, if the unpinned, non-dummy entry there serves the request, returns
- * a pointer into it.  This is safe because an entry leaves its slot under
- * the lock before its range can be unmapped: if detached, the release is
- * queued after the slot was cleared, so a reader that still found the
- * entry began its read section before and the grace period waits for it;
- * if freed at once, a grace period that began after the slot was cleared
- * has ended, and with it every read section that could have found the
- * entry there.  What the path reads of an entry does not change while the
- * entry is in the cache, but for xen_replace_cache_entry() on a dummy,
- * which the path skips (MapCacheEntry.dummy is cleared last, with release
- * semantics).  Written under the lock and read by that path, with
- * atomics: MapCache.recent and MapCacheEntry.pin_count, .dummy,
- * .referenced.  The path stores to no entry but its CLOCK referenced bit,
- * and only when it is clear; it counts its hits in per-thread stripes
- * (MapCacheHitStripe).
+ * and, if the entry there is lent (MapCacheEntry.lent), unpinned and
+ * serves the request, returns a pointer into it.  An entry is lent when
+ * the lock hands it out unpinned, unless it is a dummy, and stays lent
+ * until it leaves the cache; what the path reads of a lent entry does not
+ * change meanwhile.  This is safe because an entry leaves its slot under
+ * the lock, and is stamped then, before its range can be unmapped: a
+ * reader that still found it there began its read section before, and
+ * the grace period that the stamp waits for waits for that section too.
+ * Written under the lock and read by that path, with atomics:
+ * MapCache.recent and MapCacheEntry.pin_count, .lent, .referenced.  The
+ * path stores to no entry but its CLOCK referenced bit, and only when it
+ * is clear; it counts its hits in per-thread stripes (MapCacheHitStripe).
  */
 
 #include "qemu/osdep.h"
@@ -201,16 +251,27 @@ typedef struct MapCacheEntry {
     MapCacheBucket *bucket;         /* NULL once detached */
     hwaddr index;             /* first bucket mapped */
     uint8_t *vaddr_base;
-    size_t size;                    /* whole buckets */
+    size_t start;                   /* of the range, from the bucket base */
+    size_t size;                    /* whole buckets, but under pressure */
     unsigned long *valid_mapping;   /* bit set if the page is mapped; */
                                     /* NULL when every page is */
     uint32_t pin_count;             /* lock1 requests not invalidated yet */
-    unsigned long stamp;            /* grace period to wait for, see top */
+    unsigned long stamp;            /* grace period to wait for, see top; */
+                                    /* 0 if never handed out unpinned */
+    bool lent;                      /* mapcache_hit_lockfree() may hand */
+                                    /* it out: see top */
+    bool announced;                 /* ram_block_notify_add() has run */
+    bool unmapped;                  /* only its notifier removal is left */
     bool dummy;                     /* anonymous stand-in, see top */
     bool referenced;                /* hit without the lock since the */
                                     /* eviction last looked at it */
     QLIST_ENTRY(MapCacheEntry) chain;
-    QTAILQ_ENTRY(MapCacheEntry) lru;    /* in MapCache.lru iff unpinned */
+    /*
+     * In MapCache.lru while in the cache and unpinned; in
+     * MapCache.to_unmap once handed to the main loop.
+     */
+    QTAILQ_ENTRY(MapCacheEntry) lru;
+    QTAILQ_ENTRY(MapCacheEntry) announce;   /* in MapCache.to_announce */
 } MapCacheEntry;
 
 struct MapCacheBucket {
@@ -266,8 +327,16 @@ struct MapCache {
     size_t peak_bytes;              /* of live_bytes + pending_bytes */
     XenMapCacheStats stats;
 
+    /*
+     * Work for the main loop, protected by @lock: see "Threads" at the
+     * top.  @bh_scheduled is also read by teardown without the lock.
+     */
+    QTAILQ_HEAD(, MapCacheEntry) to_announce;   /* mapped, not announced */
+    QTAILQ_HEAD(, MapCacheEntry) to_unmap;      /* out of the cache */
+    bool bh_scheduled;
+
     /* Updated with atomics by mapcache_release_rcu(), outside @lock. */
-    size_t pending_bytes;           /* detached, not released yet */
+    size_t pending_bytes;           /* out of the cache, still mapped */
     size_t releases_done;
 
     /*
@@ -300,9 +369,11 @@ typedef struct MapCacheRequest {
     /* Derived by mapcache_request_init(). */
     hwaddr index;                   /* first bucket */
     size_t offset;                  /* of @phys_addr in the first bucket */
-    size_t map_size;                /* bytes an entry must map */
-    unsigned long first_page;       /* pages touched, from the entry base */
-    unsigned long nr_pages;
+    size_t map_size;                /* whole buckets that hold @end */
+    size_t end;                     /* the last page an entry must map */
+                                    /* ends here, from the bucket base */
+    unsigned long first_page;       /* pages touched, from the bucket */
+    unsigned long nr_pages;         /* base */
 } MapCacheRequest;
 
 static MapCache *mapcache;
@@ -341,6 +412,13 @@ static hwaddr mapcache_bucket_addr(const MapCache *mc, hwaddr index)
     return index << mc->bucket_shift;
 }
 
+/* Guest address of the first page @entry maps. */
+static hwaddr mapcache_entry_addr(const MapCache *mc,
+                                  const MapCacheEntry *entry)
+{
+    return mapcache_bucket_addr(mc, entry->index) + entry->start;
+}
+
 /* The recent slot of bucket @index: by index modulo the number of slots. */
 static MapCacheEntry **mapcache_recent_slot(MapCache *mc, hwaddr index)
 {
@@ -375,9 +453,13 @@ static bool mapcache_request_init(const MapCache *mc, MapCacheRequest *req,
         req->map_size = ROUND_UP(req->offset + size,
                                  mapcache_bucket_size(mc));
         req->nr_pages = DIV_ROUND_UP(in_page + size, XC_PAGE_SIZE);
+        req->end = (req->first_page + req->nr_pages) << XC_PAGE_SHIFT;
     } else {
+        /* Only the first page is checked, but upstream's callers */
+        /* may use the rest of the bucket. */
         req->map_size = mapcache_bucket_size(mc);
         req->nr_pages = 1;
+        req->end = req->map_size;
     }
     return true;
 }
@@ -417,8 +499,30 @@ static bool mapcache_entry_serves(const MapCacheEntry *entry,
                                   const MapCacheRequest *req)
 {
     return entry->index == req->index &&
-           entry->size >= req->map_size &&
-           mapcache_pages_valid(entry, req->first_page, req->nr_pages);
+           entry->start <= req->offset &&
+           entry->start + entry->size >= req->end &&
+           mapcache_pages_valid(entry,
+                                req->first_page - mapcache_pages(entry->start),
+                                req->nr_pages);
+}
+
+/* The pointer @entry, which serves @req, gives for it. */
+static uint8_t *mapcache_entry_ptr(const MapCacheEntry *entry,
+                                   const MapCacheRequest *req)
+{
+    return entry->vaddr_base + (req->offset - entry->start);
+}
+
+/*
+ * The locked lookups' test: a dummy stands in for frames not known yet,
+ * so once incoming migration has ended it serves nothing (the lock-free
+ * path never sees one).
+ */
+static bool mapcache_entry_serves_now(const MapCacheEntry *entry,
+                                      const MapCacheRequest *req)
+{
+    return mapcache_entry_serves(entry, req) &&
+           (!entry->dummy || runstate_check(RUN_STATE_INMIGRATE));
 }
 
 /* xen_replace_cache_entry() takes a dummy of exactly the size asked. */
@@ -426,7 +530,7 @@ static bool mapcache_entry_is_dummy_for(const MapCacheEntry *entry,
                                         const MapCacheRequest *req)
 {
     return entry->dummy && entry->index == req->index &&
-           entry->size == req->map_size;
+           entry->start == 0 && entry->size == req->map_size;
 }
 
 static G_NORETURN void mapcache_fatal(MapCache *mc, const char *what,
@@ -530,9 +634,7 @@ static void mapcache_grace_period_rcu(struct rcu_head *head)
  */
 static void mapcache_stamp_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    if (mc->grants) {
-        return;     /* grant mappings never reach a reader unpinned */
-    }
+    assert(!mc->grants);    /* grant mappings never reach a reader unpinned */
     entry->stamp = qatomic_read(&mc->gp_queued) + 1;
     if (mc->gp_wanted == entry->stamp) {
         return;     /* an earlier stamp asked for that callback already */
@@ -544,58 +646,75 @@ static void mapcache_stamp_locked(MapCache *mc, MapCacheEntry *entry)
 }
 
 /*
- * No lookup, locked or not, finds @entry through its recent slot now; the
- * lock-free path may have handed it out until this moment.
+ * @entry leaves its recent slot: if it was lent, the lock-free path may
+ * have handed it out until this moment.
  */
+static void mapcache_leave_recent_slot_locked(MapCache *mc,
+                                              MapCacheEntry *entry)
+{
+    if (entry->lent) {
+        mapcache_stamp_locked(mc, entry);
+    }
+}
+
+/* No lookup, locked or not, finds @entry through its recent slot now. */
 static void mapcache_forget_recent_locked(MapCache *mc, MapCacheEntry *entry)
 {
     MapCacheEntry **slot = mapcache_recent_slot(mc, entry->index);
 
     if (*slot == entry) {
         qatomic_rcu_set(slot, NULL);
-        mapcache_stamp_locked(mc, entry);
+        mapcache_leave_recent_slot_locked(mc, entry);
     }
 }
 
-static bool mapcache_in_recent_slot_locked(MapCache *mc,
-                                           MapCacheEntry *entry)
+/*
+ * Can no reader point into @entry?  True if it was never handed out
+ * unpinned, or if a grace period that began after its last hand-out has
+ * ended and the lock-free path cannot hand it out again (it is not lent
+ * from its recent slot).
+ */
+static bool mapcache_entry_unread_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    return *mapcache_recent_slot(mc, entry->index) == entry;
+    if (!entry->stamp) {
+        return true;
+    }
+    return !(entry->lent && *mapcache_recent_slot(mc, entry->index) == entry)
+           && mapcache_gp_passed(mc, entry->stamp);
 }
 
 /*
- * Can @entry, unpinned, be unmapped now?  Not while the lock-free path
- * can hand it out, nor before a grace period that began after its last
- * hand-out has ended.
+ * The RAM block notifiers run with the BQL held and outside coroutines,
+ * as the block layer's RAM registrar requires (it calls
+ * blk_register_buf(), which is GLOBAL_STATE_CODE()).  Elsewhere their
+ * calls, and the unmaps that must follow a removal, go to the main loop.
  */
-static bool mapcache_entry_freeable_locked(MapCache *mc,
-                                           MapCacheEntry *entry)
-{
-    return !mapcache_in_recent_slot_locked(mc, entry) &&
-           mapcache_gp_passed(mc, entry->stamp);
-}
-
-/*
- * Unmapping at once runs ram_block_notify_remove() here, and the block
- * RAM registrar must run neither in a coroutine nor outside the main
- * thread.  Elsewhere ranges wait for the RCU thread.
- */
-static bool mapcache_may_free_here(void)
+static bool mapcache_may_notify_here(void)
 {
     return qemu_in_main_thread() && !qemu_in_coroutine();
 }
 
 /* Releasing ranges. */
 
-/* Unmap a range that no reader can point into any more. */
-static void mapcache_unmap_entry(MapCache *mc, MapCacheEntry *entry)
+static void mapcache_entry_free(MapCacheEntry *entry)
 {
-    hwaddr addr = mapcache_bucket_addr(mc, entry->index);
+    g_free(entry->valid_mapping);
+    g_free(entry);
+}
+
+static void mapcache_unannounce(MapCacheEntry *entry)
+{
+    if (entry->announced) {
+        ram_block_notify_remove(entry->vaddr_base, entry->size, entry->size);
+        entry->announced = false;
+    }
+}
+
+/* Unmap a range that no reader and no notifier knows any more. */
+static void mapcache_unmap_range(MapCache *mc, MapCacheEntry *entry)
+{
     int rc;
 
-    if (!entry->dummy) {
-        ram_block_notify_remove(entry->vaddr_base, entry->size, entry->size);
-    }
     if (mc->grants) {
         rc = xengnttab_unmap(xen_region_gnttabdev, entry->vaddr_base,
                              mapcache_pages(entry->size));
@@ -606,25 +725,54 @@ static void mapcache_unmap_entry(MapCache *mc, MapCacheEntry *entry)
                                     mapcache_pages(entry->size));
     }
     if (rc) {
-        mapcache_fatal(mc, "unmapping", addr, entry->size, errno);
+        mapcache_fatal(mc, "unmapping", mapcache_entry_addr(mc, entry),
+                       entry->size, errno);
     }
+    entry->unmapped = true;
 }
 
-static void mapcache_entry_free(MapCacheEntry *entry)
+static void mapcache_unmap(MapCache *mc, MapCacheEntry *entry)
 {
-    g_free(entry->valid_mapping);
-    g_free(entry);
+    mapcache_unannounce(entry);
+    mapcache_unmap_range(mc, entry);
 }
 
+/* A grace period after its release: see "Unmapping" at the top. */
 static void mapcache_release_rcu(MapCacheEntry *entry)
 {
     MapCache *mc = entry->mc;
 
     trace_xen_map_cache_release(mc->name, entry->vaddr_base, entry->size);
-    mapcache_unmap_entry(mc, entry);
+    mapcache_unmap(mc, entry);
     qatomic_sub(&mc->pending_bytes, entry->size);
     qatomic_inc(&mc->releases_done);
     mapcache_entry_free(entry);
+}
+
+static void mapcache_main_loop_bh(void *opaque);
+
+static void mapcache_wake_main_loop_locked(MapCache *mc)
+{
+    if (!mc->bh_scheduled) {
+        qatomic_set(&mc->bh_scheduled, true);
+        aio_bh_schedule_oneshot(qemu_get_aio_context(),
+                                mapcache_main_loop_bh, mc);
+    }
+}
+
+/*
+ * Announce a new mapping to the RAM block notifiers, here or from the
+ * main loop.  Dummies are not announced: see xen_replace_cache_entry().
+ */
+static void mapcache_announce_locked(MapCache *mc, MapCacheEntry *entry)
+{
+    if (mapcache_may_notify_here()) {
+        ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+        entry->announced = true;
+    } else {
+        QTAILQ_INSERT_TAIL(&mc->to_announce, entry, announce);
+        mapcache_wake_main_loop_locked(mc);
+    }
 }
 
 /* Take an unpinned @entry out of the cache: nobody finds it any more. */
@@ -634,56 +782,85 @@ static void mapcache_take_out_locked(MapCache *mc, MapCacheEntry *entry)
     mapcache_chain_remove_locked(mc, entry);
     QTAILQ_REMOVE(&mc->lru, entry, lru);
     mapcache_forget_recent_locked(mc, entry);
+    if (!entry->announced && !entry->dummy && !entry->unmapped) {
+        /* Its announcement is still queued: it never reached a notifier. */
+        QTAILQ_REMOVE(&mc->to_announce, entry, announce);
+    }
     mc->live_bytes -= entry->size;
     mc->stats.entries--;
 }
 
 /*
- * Take @entry out of the cache and release its range once every reader
- * that may point into it is done.  The slot is cleared before call_rcu():
- * see "Locking and concurrency" at the top.
+ * Release an unpinned @entry: take it out of the cache, and unmap its
+ * range
+ *
+ * - after a grace period (call_rcu()), if a reader may still point into
+ *   it;
+ * - else now, if the notifiers may run here or never heard of it;
+ * - else from the main loop, after its notifier removal.
+ *
+ * A grant mapping is never read unpinned, and is always unmapped before
+ * this returns (the granting domain expects it so): off the main loop
+ * only its notifier removal is left to it.
  */
-static void mapcache_detach_locked(MapCache *mc, MapCacheEntry *entry)
-{
-    mapcache_take_out_locked(mc, entry);
-    qatomic_add(&mc->pending_bytes, entry->size);
-    mc->stats.releases_queued++;
-    trace_xen_map_cache_release_queued(mc->name, entry->vaddr_base,
-                                       entry->size);
-    call_rcu(entry, mapcache_release_rcu, rcu);
-}
-
-/* Take @entry out of the cache and unmap it now: it is freeable. */
-static void mapcache_free_locked(MapCache *mc, MapCacheEntry *entry)
-{
-    mapcache_take_out_locked(mc, entry);
-    trace_xen_map_cache_free(mc->name, entry->vaddr_base, entry->size);
-    mapcache_unmap_entry(mc, entry);
-    mc->stats.freed_at_once++;
-    mapcache_entry_free(entry);
-}
-
-/* Give @entry back: at once if it is freeable, else after a grace period. */
 static void mapcache_release_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    if (mapcache_entry_freeable_locked(mc, entry)) {
-        mapcache_free_locked(mc, entry);
+    mapcache_take_out_locked(mc, entry);
+    if (!mapcache_entry_unread_locked(mc, entry)) {
+        qatomic_add(&mc->pending_bytes, entry->size);
+        mc->stats.releases_queued++;
+        trace_xen_map_cache_release_queued(mc->name, entry->vaddr_base,
+                                           entry->size);
+        call_rcu(entry, mapcache_release_rcu, rcu);
+        return;
+    }
+    if (!entry->announced || mapcache_may_notify_here()) {
+        trace_xen_map_cache_free(mc->name, entry->vaddr_base, entry->size);
+        mapcache_unmap(mc, entry);
+        mc->stats.freed_at_once++;
+        mapcache_entry_free(entry);
+        return;
+    }
+    if (mc->grants) {
+        /* The one ordering not kept: see "Threads" at the top. */
+        mapcache_unmap_range(mc, entry);
     } else {
-        mapcache_detach_locked(mc, entry);
+        qatomic_add(&mc->pending_bytes, entry->size);
+    }
+    mc->stats.freed_by_main_loop++;
+    QTAILQ_INSERT_TAIL(&mc->to_unmap, entry, lru);
+    mapcache_wake_main_loop_locked(mc);
+}
+
+/* What the main loop was handed: announcements, then releases. */
+static void mapcache_run_main_loop_work_locked(MapCache *mc)
+{
+    MapCacheEntry *entry;
+
+    while ((entry = QTAILQ_FIRST(&mc->to_announce))) {
+        QTAILQ_REMOVE(&mc->to_announce, entry, announce);
+        ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+        entry->announced = true;
+    }
+    while ((entry = QTAILQ_FIRST(&mc->to_unmap))) {
+        QTAILQ_REMOVE(&mc->to_unmap, entry, lru);
+        if (entry->unmapped) {
+            mapcache_unannounce(entry);
+        } else {
+            mapcache_unmap(mc, entry);
+            qatomic_sub(&mc->pending_bytes, entry->size);
+        }
+        mapcache_entry_free(entry);
     }
 }
 
-/* Release every unpinned entry; returns how many. */
-static uint64_t mapcache_release_all_unpinned_locked(MapCache *mc)
+static void mapcache_main_loop_bh(void *opaque)
 {
-    MapCacheEntry *entry;
-    uint64_t count = 0;
+    MapCache *mc = opaque;
 
-    while ((entry = QTAILQ_FIRST(&mc->lru))) {
-        mapcache_release_locked(mc, entry);
-        count++;
-    }
-    return count;
+    QEMU_LOCK_GUARD(&mc->lock);
+    qatomic_set(&mc->bh_scheduled, false);
+    mapcache_run_main_loop_work_locked(mc);
 }
 
 /* The limit. */
@@ -717,72 +894,88 @@ static size_t mapcache_held_bytes(MapCache *mc)
     return mc->live_bytes + qatomic_read(&mc->pending_bytes);
 }
 
-/*
- * Unmap freeable entries at once, least recently used first, until @size
- * more bytes fit under the limit, live and pending bytes together (CLOCK:
- * hot entries get a second chance), or, when @size is SIZE_MAX (out of
- * address space), every freeable entry, hot or not.  One pass over the
- * unpinned entries at most.  Returns how many were freed.
- */
-static uint64_t mapcache_free_lru_locked(MapCache *mc, size_t size)
+static void mapcache_evict_locked(MapCache *mc, MapCacheEntry *entry)
 {
-    uint64_t looks = mc->stats.entries - mc->stats.pinned_entries;
-    uint64_t freed = 0;
-    MapCacheEntry *entry, *next;
-
-    for (entry = QTAILQ_FIRST(&mc->lru); entry && looks; entry = next) {
-        if (size != SIZE_MAX &&
-            mapcache_held_bytes(mc) + size <= mc->max_size) {
-            break;
-        }
-        next = QTAILQ_NEXT(entry, lru);
-        looks--;
-        if (mapcache_entry_freeable_locked(mc, entry) &&
-            (size == SIZE_MAX || !mapcache_second_chance_locked(mc, entry))) {
-            mapcache_free_locked(mc, entry);
-            freed++;
-        }
-    }
-    return freed;
+    trace_xen_map_cache_evict(mc->name, entry->vaddr_base, entry->size);
+    mc->stats.evictions++;
+    mapcache_release_locked(mc, entry);
 }
 
 /*
- * Detach unpinned entries, least recently used first (CLOCK), until @size
- * more bytes fit under the limit, live bytes only: what is detached stays
- * mapped until its grace period ends, so counting it here would only empty
- * the cache.
+ * Evict unread entries, least recently used first (CLOCK), until @size
+ * more bytes fit under the limit, live and pending bytes together.  One
+ * pass over the unpinned entries at most.
+ */
+static void mapcache_evict_unread_locked(MapCache *mc, size_t size)
+{
+    size_t looks = QTAILQ_EMPTY(&mc->lru) ? 0 : mc->live_bytes;
+    MapCacheEntry *entry, *next;
+
+    /* Each look passes an entry of at least one page: one pass at most. */
+    for (entry = QTAILQ_FIRST(&mc->lru);
+         entry && looks && mapcache_held_bytes(mc) + size > mc->max_size;
+         entry = next) {
+        next = QTAILQ_NEXT(entry, lru);
+        looks -= MIN(looks, entry->size);
+        if (mapcache_entry_unread_locked(mc, entry) &&
+            !mapcache_second_chance_locked(mc, entry)) {
+            mapcache_evict_locked(mc, entry);
+        }
+    }
+}
+
+/*
+ * Evict unpinned entries, least recently used first (CLOCK), until @size
+ * more bytes fit under the limit, live bytes only: what a reader may
+ * still point into stays mapped until its grace period ends, so counting
+ * it here would only empty the cache.
  */
 static void mapcache_evict_lru_locked(MapCache *mc, size_t size)
 {
-    uint64_t chances = mc->stats.entries - mc->stats.pinned_entries;
+    size_t chances = mc->live_bytes;
     MapCacheEntry *entry;
 
     while (mc->live_bytes + size > mc->max_size &&
            (entry = QTAILQ_FIRST(&mc->lru))) {
         if (chances && mapcache_second_chance_locked(mc, entry)) {
-            chances--;
+            chances -= MIN(chances, entry->size);
             continue;
         }
-        trace_xen_map_cache_evict(mc->name, entry->vaddr_base, entry->size);
-        mapcache_detach_locked(mc, entry);
-        mc->stats.evictions++;
+        mapcache_evict_locked(mc, entry);
     }
 }
 
 /*
- * Make room for @size more bytes: free what is freeable (where that may
- * run), then evict into call_rcu().  False if live plus pending bytes
- * still exceed the limit with @size: everything left is pinned, handed
- * out within the current grace period, or pending.  The limit never
- * fails a request.
+ * Make room for @size more bytes: evict what no reader can point into,
+ * then what readers may, into call_rcu(), until the live bytes fit.
+ * False if live plus pending bytes still exceed the limit with @size:
+ * everything left is pinned, handed out within the current grace period,
+ * or pending.  The limit never fails a request.
  */
 static bool mapcache_make_room_locked(MapCache *mc, size_t size)
 {
-    if (mapcache_may_free_here()) {
-        mc->stats.evictions += mapcache_free_lru_locked(mc, size);
-    }
+    mapcache_evict_unread_locked(mc, size);
     mapcache_evict_lru_locked(mc, size);
     return mapcache_held_bytes(mc) + size <= mc->max_size;
+}
+
+/*
+ * Out of address space: evict every entry that can be unmapped now, hot
+ * or not.  Returns how many were.
+ */
+static uint64_t mapcache_evict_unmappable_now_locked(MapCache *mc)
+{
+    MapCacheEntry *entry, *next;
+    uint64_t count = 0;
+
+    QTAILQ_FOREACH_SAFE(entry, &mc->lru, lru, next) {
+        if (mapcache_entry_unread_locked(mc, entry) &&
+            (!entry->announced || mapcache_may_notify_here())) {
+            mapcache_evict_locked(mc, entry);
+            count++;
+        }
+    }
+    return count;
 }
 
 /*
@@ -799,13 +992,10 @@ static void mapcache_recycle_covered_locked(MapCache *mc,
         return;
     }
     QLIST_FOREACH_SAFE(entry, &bucket->chain, chain, next) {
-        if (!entry->pin_count && entry->size <= req->map_size) {
-            if (mapcache_may_free_here()) {
-                mapcache_release_locked(mc, entry);
-            } else {
-                mapcache_detach_locked(mc, entry);
-            }
+        if (!entry->pin_count &&
+            entry->start + entry->size <= req->map_size) {
             mc->stats.remaps++;
+            mapcache_release_locked(mc, entry);
         }
     }
 }
@@ -830,12 +1020,12 @@ static void mapcache_set_valid_pages(MapCacheEntry *entry, const int *err)
     }
 }
 
-static void *mapcache_map_foreign_once(MapCache *mc, hwaddr index,
-                                       size_t size, void *fixed, int *err)
+static void *mapcache_map_foreign_once(hwaddr addr, size_t size,
+                                       void *fixed, int *err)
 {
     unsigned long i, nr_pages = mapcache_pages(size);
     g_autofree xen_pfn_t *pfns = g_new(xen_pfn_t, nr_pages);
-    hwaddr first_pfn = index << (mc->bucket_shift - XC_PAGE_SHIFT);
+    hwaddr first_pfn = addr >> XC_PAGE_SHIFT;
 
     for (i = 0; i < nr_pages; i++) {
         pfns[i] = first_pfn + i;
@@ -851,27 +1041,22 @@ static void *mapcache_map_foreign_once(MapCache *mc, hwaddr index,
 }
 
 /*
- * Map @size bytes of guest frames from bucket @index, at @fixed if not
- * NULL; @err gets one status per page.  When the kernel is out of address
- * space, unmap every freeable entry at once and retry; exit if nothing
- * could be freed or the retry fails too.
+ * Map @size bytes of guest frames from guest address @addr, at @fixed if
+ * not NULL; @err gets one status per page.  When the kernel is out of address
+ * space, unmap every entry that may be unmapped now and retry once, even
+ * if there was none (the failure may be transient); exit if the retry
+ * fails too.
  */
-static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr index,
+static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr addr,
                                          size_t size, void *fixed, int *err)
 {
-    hwaddr addr = mapcache_bucket_addr(mc, index);
-    void *vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
+    void *vaddr = mapcache_map_foreign_once(addr, size, fixed, err);
 
-    if (!vaddr && errno == ENOMEM && mapcache_may_free_here()) {
-        uint64_t freed = mapcache_free_lru_locked(mc, SIZE_MAX);
+    if (!vaddr && errno == ENOMEM) {
+        uint64_t freed = mapcache_evict_unmappable_now_locked(mc);
 
         trace_xen_map_cache_enomem_retry(mc->name, addr, size, freed);
-        mc->stats.evictions += freed;
-        if (freed) {
-            vaddr = mapcache_map_foreign_once(mc, index, size, fixed, err);
-        } else {
-            errno = ENOMEM;
-        }
+        vaddr = mapcache_map_foreign_once(addr, size, fixed, err);
     }
     if (!vaddr) {
         mapcache_fatal(mc, "mapping guest frames", addr, size, errno);
@@ -882,9 +1067,10 @@ static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr index,
 static void mapcache_map_ram(MapCache *mc, MapCacheEntry *entry)
 {
     g_autofree int *err = g_new0(int, mapcache_pages(entry->size));
+    hwaddr addr = mapcache_entry_addr(mc, entry);
 
-    entry->vaddr_base = mapcache_map_foreign_locked(mc, entry->index,
-                                                    entry->size, NULL, err);
+    entry->vaddr_base = mapcache_map_foreign_locked(mc, addr, entry->size,
+                                                    NULL, err);
     mapcache_set_valid_pages(entry, err);
 }
 
@@ -955,10 +1141,18 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
 
     mapcache_recycle_covered_locked(mc, req);
     if (!mapcache_make_room_locked(mc, entry->size)) {
-        mc->stats.over_limit++;
-        trace_xen_map_cache_over_limit(mc->name, req->phys_addr, entry->size,
-                                       mc->live_bytes,
-                                       qatomic_read(&mc->pending_bytes));
+        if (!req->dummy && !mc->grants && req->map_size <= mc->max_size) {
+            /* Under pressure: see "Grace periods" at the top. */
+            entry->start = mapcache_pages(req->offset) << XC_PAGE_SHIFT;
+            entry->size = req->end - entry->start;
+            mc->stats.partial_mappings++;
+        }
+        if (!mapcache_make_room_locked(mc, entry->size)) {
+            mc->stats.over_limit++;
+            trace_xen_map_cache_over_limit(mc->name, req->phys_addr,
+                                           entry->size, mc->live_bytes,
+                                           qatomic_read(&mc->pending_bytes));
+        }
     }
     if (req->dummy) {
         mapcache_map_dummy(mc, entry, req);
@@ -968,7 +1162,7 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
         mapcache_map_ram(mc, entry);
     }
     if (!entry->dummy) {
-        ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+        mapcache_announce_locked(mc, entry);
     }
     mapcache_insert_locked(mc, entry);
 
@@ -1026,11 +1220,11 @@ static MapCacheEntry *mapcache_lookup_locked(MapCache *mc,
 {
     MapCacheEntry *entry = *mapcache_recent_slot(mc, req->index);
 
-    if (entry && mapcache_entry_serves(entry, req)) {
+    if (entry && mapcache_entry_serves_now(entry, req)) {
         mc->stats.recent_hits++;
         return entry;
     }
-    entry = mapcache_find_locked(mc, req, mapcache_entry_serves);
+    entry = mapcache_find_locked(mc, req, mapcache_entry_serves_now);
     if (entry) {
         mc->stats.chain_hits++;
     }
@@ -1107,10 +1301,10 @@ static bool mapcache_drop_pins_locked(MapCache *mc, MapCacheEntry *entry,
 
 /*
  * Drop one pin taken through @ptr; false if @ptr pins nothing here.  At
- * the last unpin a grant mapping is unmapped before this returns: the
- * granting domain ends foreign access as soon as the request completes,
- * and fails while the grant is still mapped.  No reader can hold a
- * pointer into it (grants are never mapped unpinned).
+ * the last unpin a grant mapping is released, and so unmapped before
+ * this returns: the granting domain ends foreign access as soon as the
+ * request completes, and fails while the grant is still mapped.  So is a
+ * dummy once incoming migration has ended: it will never serve again.
  */
 static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
 {
@@ -1127,8 +1321,9 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
         g_hash_table_remove(mc->pins, ptr);
     }
     if (mapcache_drop_pins_locked(mc, entry, 1)) {
-        if (mc->grants) {
-            mapcache_free_locked(mc, entry);
+        if (mc->grants ||
+            (entry->dummy && !runstate_check(RUN_STATE_INMIGRATE))) {
+            mapcache_release_locked(mc, entry);
         } else {
             mapcache_make_room_locked(mc, 0);
         }
@@ -1136,22 +1331,32 @@ static bool mapcache_unpin_locked(MapCache *mc, uint8_t *ptr)
     return true;
 }
 
-/* @entry serves a request now: it goes to the recent slot and LRU tail. */
-static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry)
+/*
+ * @entry serves @req now: it goes to the recent slot and the LRU tail.
+ * Handed out unpinned, it is stamped, and lent to the lock-free path
+ * unless it is a dummy (xen_replace_cache_entry() changes those in place).
+ */
+static void mapcache_touch_locked(MapCache *mc, MapCacheEntry *entry,
+                                  const MapCacheRequest *req)
 {
     MapCacheEntry **slot = mapcache_recent_slot(mc, entry->index);
 
     if (*slot != entry) {
         if (*slot) {
-            /* Displaced: the lock-free path handed it out until now. */
-            mapcache_stamp_locked(mc, *slot);
+            mapcache_leave_recent_slot_locked(mc, *slot);
         }
         qatomic_rcu_set(slot, entry);
     }
     if (!entry->pin_count) {
         mapcache_lru_move_to_tail_locked(mc, entry);
     }
-    mapcache_stamp_locked(mc, entry);
+    if (!req->pin) {
+        mapcache_stamp_locked(mc, entry);
+        if (!entry->dummy && !entry->lent) {
+            /* Release: the lock-free path reads the entry after this. */
+            qatomic_store_release(&entry->lent, true);
+        }
+    }
 }
 
 static void mapcache_count_pinned_reuse_locked(MapCache *mc,
@@ -1210,11 +1415,11 @@ static uint8_t *mapcache_map_locked(MapCache *mc, MapCacheRequest *req)
                                      mc->max_size);
     }
     mapcache_count_pinned_reuse_locked(mc, entry);
-    mapcache_touch_locked(mc, entry);
+    mapcache_touch_locked(mc, entry, req);
     if (req->pin) {
-        mapcache_pin_locked(mc, entry, entry->vaddr_base + req->offset, req);
+        mapcache_pin_locked(mc, entry, mapcache_entry_ptr(entry, req), req);
     }
-    return entry->vaddr_base + req->offset;
+    return mapcache_entry_ptr(entry, req);
 }
 
 /* Count and trace a request that no mapping can serve. */
@@ -1247,9 +1452,9 @@ static size_t mapcache_lockfree_hits(MapCache *mc)
 
 /*
  * The lock0 hit path, without the lock: a pointer into the entry in the
- * recent slot of @req's index, if it serves @req and is neither pinned
- * (pinned entries take the locked path, which counts pinned reuses) nor a
- * dummy.  See "Locking and concurrency" at the top for why this is safe.
+ * recent slot of @req's index, if it was lent, serves @req and is not
+ * pinned (pinned entries take the locked path, which counts pinned
+ * reuses).  See "Locking and concurrency" at the top for why this is safe.
  */
 static uint8_t *mapcache_hit_lockfree(MapCache *mc, const MapCacheRequest *req)
 {
@@ -1257,7 +1462,7 @@ static uint8_t *mapcache_hit_lockfree(MapCache *mc, const MapCacheRequest *req)
 
     RCU_READ_LOCK_GUARD();
     entry = qatomic_rcu_read(mapcache_recent_slot(mc, req->index));
-    if (!entry || qatomic_load_acquire(&entry->dummy) ||
+    if (!entry || !qatomic_load_acquire(&entry->lent) ||
         qatomic_read(&entry->pin_count) ||
         !mapcache_entry_serves(entry, req)) {
         return NULL;
@@ -1266,7 +1471,7 @@ static uint8_t *mapcache_hit_lockfree(MapCache *mc, const MapCacheRequest *req)
         qatomic_set(&entry->referenced, true);
     }
     mapcache_count_lockfree_hit(mc);
-    return entry->vaddr_base + req->offset;
+    return mapcache_entry_ptr(entry, req);
 }
 
 /* Creating and finding the caches. */
@@ -1284,6 +1489,8 @@ static MapCache *mapcache_create(const char *name, unsigned int bucket_shift,
     mc->max_size = max_size;
     mc->buckets = g_hash_table_new_full(g_int64_hash, g_int64_equal,
                                         NULL, g_free);
+    QTAILQ_INIT(&mc->to_announce);
+    QTAILQ_INIT(&mc->to_unmap);
     mc->pins = g_hash_table_new_full(g_direct_hash, g_direct_equal,
                                      NULL, g_free);
     QTAILQ_INIT(&mc->lru);
@@ -1337,63 +1544,68 @@ static MapCache *mapcache_by_kind(XenMapCacheKind kind)
 
 /* Public API. */
 
+/*
+ * The address space RLIMIT_AS leaves the cache, after raising the soft
+ * limit to the hard one: mappings count against the soft limit, and a
+ * device model that a toolstack started with a low one would otherwise
+ * fail its first large mapping.  Root may lift both.  Exits if the hard
+ * limit leaves less than one bucket beside what the rest of QEMU needs.
+ */
+static size_t mapcache_room_in_rlimit_as(void)
+{
+    struct rlimit limit;
+
+    if (geteuid() == 0) {
+        limit.rlim_cur = RLIM_INFINITY;
+        limit.rlim_max = RLIM_INFINITY;
+        setrlimit(RLIMIT_AS, &limit);
+        return MCACHE_MAX_SIZE;
+    }
+    getrlimit(RLIMIT_AS, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_AS, &limit);
+    if (limit.rlim_max == RLIM_INFINITY) {
+        return MCACHE_MAX_SIZE;
+    }
+    warn_report("QEMU's maximum size of virtual memory is not infinity");
+    if (limit.rlim_max < NON_MCACHE_MEMORY_SIZE + MCACHE_BUCKET_SIZE) {
+        error_report("mapcache: a hard RLIMIT_AS of %" PRIu64 " bytes"
+                     " is too small: at least %" PRIu64 " are needed,"
+                     " one bucket of the mapcache above the %" PRIu64
+                     " bytes left to the rest of QEMU",
+                     (uint64_t)limit.rlim_max,
+                     (uint64_t)(NON_MCACHE_MEMORY_SIZE + MCACHE_BUCKET_SIZE),
+                     (uint64_t)NON_MCACHE_MEMORY_SIZE);
+        exit(EXIT_FAILURE);
+    }
+    return MIN(limit.rlim_max - NON_MCACHE_MEMORY_SIZE, MCACHE_MAX_SIZE);
+}
+
 bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
                               size_t max_size, Error **errp)
 {
+    size_t limit = MCACHE_MAX_SIZE;
+
     assert(!mapcache);
-    if (!xen_map_cache_check_max_size(max_size, &max_size, errp)) {
+    if (max_size && !xen_map_cache_check_max_size(max_size, &limit, errp)) {
         return false;
     }
+    limit = MIN(limit, mapcache_room_in_rlimit_as());
     xen_region_gnttabdev = xengnttab_open(NULL, 0);
     if (xen_region_gnttabdev == NULL) {
         error_report("mapcache: Failed to open gnttab device");
         exit(EXIT_FAILURE);
     }
     qemu_mutex_init(&mapcache_grants_lock);
-    mapcache = mapcache_create("ram", MCACHE_BUCKET_SHIFT, max_size);
+    mapcache = mapcache_create("ram", MCACHE_BUCKET_SHIFT, limit);
     mapcache->phys_offset_to_gaddr = f;
-    trace_xen_map_cache_init(max_size, mapcache_bucket_size(mapcache));
+    trace_xen_map_cache_init(limit, mapcache_bucket_size(mapcache));
     return true;
 }
 
-/*
- * The limit from RLIMIT_AS: root lifts it and takes the cap; otherwise the
- * soft limit is raised to the hard one, minus what the rest of QEMU needs.
- */
 void xen_map_cache_init(phys_offset_to_gaddr_t f, void *opaque)
 {
-    struct rlimit rlimit_as;
-    size_t max_size = MCACHE_MAX_SIZE;
-
-    if (geteuid() == 0) {
-        rlimit_as.rlim_cur = RLIM_INFINITY;
-        rlimit_as.rlim_max = RLIM_INFINITY;
-    } else {
-        getrlimit(RLIMIT_AS, &rlimit_as);
-        rlimit_as.rlim_cur = rlimit_as.rlim_max;
-
-        if (rlimit_as.rlim_max != RLIM_INFINITY) {
-            warn_report("QEMU's maximum size of virtual"
-                        " memory is not infinity");
-        }
-        if (rlimit_as.rlim_max < NON_MCACHE_MEMORY_SIZE + MCACHE_BUCKET_SIZE) {
-            error_report("mapcache: a hard RLIMIT_AS of %" PRIu64 " bytes"
-                         " is too small: at least %" PRIu64 " are needed,"
-                         " one bucket of the mapcache above the %" PRIu64
-                         " bytes left to the rest of QEMU",
-                         (uint64_t)rlimit_as.rlim_max,
-                         (uint64_t)(NON_MCACHE_MEMORY_SIZE +
-                                    MCACHE_BUCKET_SIZE),
-                         (uint64_t)NON_MCACHE_MEMORY_SIZE);
-            exit(EXIT_FAILURE);
-        }
-        if (rlimit_as.rlim_max < MCACHE_MAX_SIZE + NON_MCACHE_MEMORY_SIZE) {
-            max_size = rlimit_as.rlim_max - NON_MCACHE_MEMORY_SIZE;
-        }
-    }
-
-    xen_map_cache_init_limit(f, opaque, max_size, &error_fatal);
-    setrlimit(RLIMIT_AS, &rlimit_as);
+    xen_map_cache_init_limit(f, opaque, 0, &error_fatal);
 }
 
 uint8_t *xen_map_cache(MemoryRegion *mr,
@@ -1507,10 +1719,11 @@ static void xen_invalidate_map_cache_entry_bh(void *opaque)
 }
 
 /*
- * The last unpin may unmap a grant mapping or free RAM mappings at once,
- * and so run ram_block_notify_remove(), which must not run in a
- * coroutine: there, the work is done in a bottom half while the
- * coroutine yields.
+ * The last unpin may release a mapping, and so run
+ * ram_block_notify_remove(), which must run with the BQL held and outside
+ * coroutines.  In a coroutine, the work is done in a bottom half of the
+ * main loop while the coroutine yields, so that a grant is unmapped, and
+ * its notifiers told, before this returns, wherever the coroutine runs.
  */
 void coroutine_mixed_fn xen_invalidate_map_cache_entry(uint8_t *buffer)
 {
@@ -1519,7 +1732,7 @@ void coroutine_mixed_fn xen_invalidate_map_cache_entry(uint8_t *buffer)
             .co = qemu_coroutine_self(),
             .buffer = buffer,
         };
-        aio_bh_schedule_oneshot(qemu_get_current_aio_context(),
+        aio_bh_schedule_oneshot(qemu_get_aio_context(),
                                 xen_invalidate_map_cache_entry_bh, &data);
         qemu_coroutine_yield();
     } else {
@@ -1555,12 +1768,20 @@ static void mapcache_trace_pinned_dma_locked(MapCache *mc)
     }
 }
 
+static void mapcache_flush_locked(MapCache *mc)
+{
+    MapCacheEntry *entry;
+
+    while ((entry = QTAILQ_FIRST(&mc->lru))) {
+        mc->stats.flushed++;
+        mapcache_release_locked(mc, entry);
+    }
+}
+
 /*
- * Drop every unpinned entry of the RAM cache, wherever it is in its
- * chain: those past their grace period at once, the others through
- * call_rcu().  The flush runs in the main thread, outside coroutines, so
- * it may always unmap at once.  Pinned entries stay; grant caches are
- * left alone (they hold pinned entries only).
+ * Release every unpinned entry of the RAM cache, wherever it is in its
+ * chain.  Pinned entries stay; grant caches are left alone (they hold
+ * pinned entries only).
  */
 void xen_invalidate_map_cache(void)
 {
@@ -1569,8 +1790,7 @@ void xen_invalidate_map_cache(void)
 
     QEMU_LOCK_GUARD(&mapcache->lock);
     mapcache_trace_pinned_dma_locked(mapcache);
-    mapcache->stats.flushed +=
-        mapcache_release_all_unpinned_locked(mapcache);
+    mapcache_flush_locked(mapcache);
     mapcache_trace_stats_locked(mapcache);
 }
 
@@ -1585,15 +1805,15 @@ static bool mapcache_probe_frames_locked(MapCache *mc, MapCacheEntry *dummy,
                                          int *err)
 {
     MapCacheEntry probe = { .size = dummy->size };
+    hwaddr addr = mapcache_bucket_addr(mc, req->index);
     bool valid;
 
-    probe.vaddr_base = mapcache_map_foreign_locked(mc, req->index,
-                                                   probe.size, NULL, err);
+    probe.vaddr_base = mapcache_map_foreign_locked(mc, addr, probe.size,
+                                                   NULL, err);
     if (xenforeignmemory_unmap(xen_fmem, probe.vaddr_base,
                                mapcache_pages(probe.size))) {
-        mapcache_fatal(mc, "unmapping the probe of new frames",
-                       mapcache_bucket_addr(mc, req->index), probe.size,
-                       errno);
+        mapcache_fatal(mc, "unmapping the probe of new frames", addr,
+                       probe.size, errno);
     }
     mapcache_set_valid_pages(&probe, err);
     valid = mapcache_pages_valid(&probe, req->first_page, req->nr_pages);
@@ -1632,8 +1852,8 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
     trace_xen_replace_cache_entry_dummy(old_phys_addr, new_phys_addr);
 
     /* The one in-place replacement: see the top of the file. */
-    mapcache_map_foreign_locked(mc, new_req.index, entry->size,
-                                entry->vaddr_base, err);
+    mapcache_map_foreign_locked(mc, mapcache_bucket_addr(mc, new_req.index),
+                                entry->size, entry->vaddr_base, err);
     mapcache_set_valid_pages(entry, err);
 
     /* The entry moves to the chain of the frames it now maps. */
@@ -1642,9 +1862,9 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
     entry->index = new_req.index;
     mapcache_chain_add_locked(mc, entry);
 
-    /* Last: mapcache_hit_lockfree() skips dummies, see the top of the file. */
-    qatomic_store_release(&entry->dummy, false);
-    ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
+    /* Never lent, so the lock-free path did not see any of this. */
+    entry->dummy = false;
+    mapcache_announce_locked(mc, entry);
     mapcache_drop_pins_locked(mc, entry, 1);
     return entry->vaddr_base + new_req.offset;
 }
@@ -1656,6 +1876,18 @@ uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
     QEMU_LOCK_GUARD(&mapcache->lock);
     return mapcache_replace_locked(mapcache, old_phys_addr, new_phys_addr,
                                    size);
+}
+
+/* Ranges the main loop has yet to unmap. */
+static uint64_t mapcache_handed_to_main_loop_locked(MapCache *mc)
+{
+    MapCacheEntry *entry;
+    uint64_t count = 0;
+
+    QTAILQ_FOREACH(entry, &mc->to_unmap, lru) {
+        count += !entry->unmapped;
+    }
+    return count;
 }
 
 bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
@@ -1673,7 +1905,8 @@ bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
     stats->lookups_lock0 += hits;
     stats->recent_hits += hits;
     stats->releases_done = qatomic_read(&mc->releases_done);
-    stats->pending_ranges = stats->releases_queued - stats->releases_done;
+    stats->pending_ranges = stats->releases_queued - stats->releases_done +
+                            mapcache_handed_to_main_loop_locked(mc);
     stats->limit_bytes = mc->max_size;
     stats->live_bytes = mc->live_bytes;
     stats->pinned_bytes = mc->pinned_bytes;
@@ -1684,7 +1917,11 @@ bool xen_map_cache_get_stats(XenMapCacheKind kind, XenMapCacheStats *stats)
     return true;
 }
 
-/* Unpin everything and detach every entry: teardown only. */
+/*
+ * Teardown: unpin everything, release every entry and do what the main
+ * loop was handed.  Grace periods are counted no more: what a reader may
+ * point into waits for its RCU callback.
+ */
 static void mapcache_drop_all_locked(MapCache *mc)
 {
     GHashTableIter iter;
@@ -1697,10 +1934,8 @@ static void mapcache_drop_all_locked(MapCache *mc)
     }
     mapcache_trace_stats_locked(mc);
     qatomic_set(&mc->gp_stopped, true);
-    while (QTAILQ_FIRST(&mc->lru)) {
-        mapcache_detach_locked(mc, QTAILQ_FIRST(&mc->lru));
-        mc->stats.flushed++;
-    }
+    mapcache_flush_locked(mc);
+    mapcache_run_main_loop_work_locked(mc);
 }
 
 static void mapcache_free(MapCache *mc)
@@ -1745,9 +1980,15 @@ void xen_map_cache_fini(void)
 
     /*
      * Every release queued above runs before the caches go away, and so
-     * does the grace-period callback: a run of it that had not yet seen
-     * gp_stopped may have queued itself once more after the first drain.
+     * do the grace-period callback (a run of it that had not yet seen
+     * gp_stopped may have queued itself once more after the first drain)
+     * and any bottom half scheduled for the main loop.
      */
+    for (kind = 0; kind < XEN_MAPCACHE_KIND__MAX; kind++) {
+        while (caches[kind] && qatomic_read(&caches[kind]->bh_scheduled)) {
+            aio_poll(qemu_get_aio_context(), true);
+        }
+    }
     do {
         drain_call_rcu();
     } while (mapcache_any_grace_period_in_flight(caches));

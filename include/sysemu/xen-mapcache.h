@@ -59,16 +59,23 @@ typedef enum {
  * @null_returns: requests answered with NULL
  * @oversize: requests served whose mapping alone exceeds the cache limit
  * @over_limit: new mappings made past the cache limit because nothing
- *     could be freed or evicted (everything pinned or handed out within
+ *     could be evicted (everything pinned, or handed out unpinned within
  *     the current RCU grace period)
+ * @partial_mappings: new mappings of only the pages a request touches,
+ *     rather than whole buckets, because the limit left no room
  * @freed_at_once: unpinned mappings unmapped without waiting for a grace
- *     period, because one had already passed since a reader could last
- *     get a pointer into them (and grant mappings at their last unpin)
+ *     period, because no reader could get a pointer into them without a
+ *     pin, or one had passed since a reader last could (grant mappings
+ *     among them, at their last unpin)
+ * @freed_by_main_loop: unpinned mappings that no reader could point into,
+ *     released where the RAM block notifiers may not run (an IOThread, a
+ *     coroutine) and so handed to the main loop to be unmapped there
  * @grace_periods: RCU grace periods the cache waited for to know which
  *     mappings it may unmap at once
  * @entries: entries currently in the cache (each is one range, a kernel VMA)
  * @pinned_entries: those of @entries with a non-zero pin count
- * @pending_ranges: detached ranges whose release has not run yet
+ * @pending_ranges: ranges out of the cache, waiting for a grace period
+ *     or for the main loop to unmap them
  * @limit_bytes: the cache limit
  * @live_bytes: bytes mapped by @entries
  * @pinned_bytes: bytes mapped by @pinned_entries
@@ -95,7 +102,9 @@ typedef struct XenMapCacheStats {
     uint64_t null_returns;
     uint64_t oversize;
     uint64_t over_limit;
+    uint64_t partial_mappings;
     uint64_t freed_at_once;
+    uint64_t freed_by_main_loop;
     uint64_t grace_periods;
     uint64_t entries;
     uint64_t pinned_entries;
@@ -116,15 +125,9 @@ typedef struct XenMapCacheStats {
  *     with Xen older than 4.10), or %NULL
  * @opaque: unused
  *
- * The cache limit comes from %RLIMIT_AS: as root the limit is lifted and
- * the cache takes its cap (32 GiB on 64-bit hosts, 2 GiB on 32-bit ones);
- * otherwise the soft limit is raised to the hard one and the cache takes
- * the hard limit less 80 MiB, when that is below the cap.  Exits, naming
- * the limit and the minimum, if the hard limit leaves less than one
- * bucket above those 80 MiB, and if the grant device cannot be opened.
- * Call once, before any other mapcache function.
- *
- * See also: xen_map_cache_init_limit().
+ * xen_map_cache_init_limit() without a limit of the user's: the limit
+ * comes from %RLIMIT_AS alone.  Call once, before any other mapcache
+ * function.
  */
 void xen_map_cache_init(phys_offset_to_gaddr_t f,
                         void *opaque);
@@ -220,24 +223,28 @@ uint8_t *xen_replace_cache_entry(hwaddr old_phys_addr,
                                  hwaddr size);
 
 /**
- * xen_map_cache_init_limit: set up the mapcache with an explicit size limit
+ * xen_map_cache_init_limit: set up the mapcache, with a user's size limit
  * @f: translation used to retry a request touching invalid pages (only
  *     with Xen older than 4.10), or %NULL
  * @opaque: unused; kept for symmetry with xen_map_cache_init()
- * @max_size: bytes of address space the cache may keep mapped; unpinned
- *     entries are evicted, least recently used first (with a second
- *     chance for those hit without the lock), to stay below it
+ * @max_size: bytes of address space the cache may keep mapped
+ *     (``-machine mapcache-max-size=SIZE``), or 0 for no limit of the
+ *     user's; a @max_size above the cap (32 GiB on 64-bit hosts, 2 GiB on
+ *     32-bit ones) is taken as the cap
  *
- * Like xen_map_cache_init(), but neither reads nor changes %RLIMIT_AS.
- * Useful for small device-model domains (``-accel xen,mapcache-max-size``),
- * tests and benchmarks.  A @max_size above the cap (32 GiB on 64-bit
- * hosts, 2 GiB on 32-bit ones) is taken as the cap: %SIZE_MAX asks for
- * the largest cache there is.  Must be called once, before any other
- * mapcache function, or again after xen_map_cache_fini().
+ * The cache keeps the smaller of @max_size and what %RLIMIT_AS leaves it:
+ * as root both limits are lifted and the cache may take the cap;
+ * otherwise the soft limit is raised to the hard one, and a finite hard
+ * limit leaves the cache that limit less 80 MiB for the rest of QEMU.
+ * Unpinned entries are released, least recently used first, to stay
+ * below the limit.  Must be called once, before any other mapcache
+ * function, or again after xen_map_cache_fini().
  *
  * Returns: %true on success; %false with @errp set, and nothing set up, if
- * @max_size is smaller than one bucket (1 MiB on 64-bit hosts, 64 KiB on
- * 32-bit ones).  Exits if the grant device cannot be opened.
+ * @max_size is not 0 and smaller than one bucket (1 MiB on 64-bit hosts,
+ * 64 KiB on 32-bit ones).  Exits, naming the limit and the minimum, if
+ * the hard %RLIMIT_AS leaves less than one bucket above those 80 MiB, and
+ * if the grant device cannot be opened.
  */
 bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
                               size_t max_size, Error **errp);

@@ -1309,13 +1309,38 @@ static void test_fault_enomem_recovered(void)
  * handed out within the current grace period): fatal, and the message
  * says what the cache holds.
  */
+/*
+ * A transient ENOMEM with nothing that may be unmapped (every unpinned
+ * entry was handed out within the current grace period): the mapping is
+ * retried once all the same, and served.
+ */
+static void test_fault_enomem_transient(void)
+{
+    FakeXenStats fbefore;
+    uint8_t *p;
+    int i;
+
+    setup();
+    for (i = 0; i < 32; i++) {
+        g_assert_nonnull(map0(bucket(100 + i), 0));
+    }
+    fbefore = fake_stats();
+    fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
+    p = map0(bucket(200) + 0x10, 64);
+    check_bytes(p, bucket(200) + 0x10, 64);
+    g_assert_cmpuint(DELTA(fake_stats(), fbefore, failures_injected), ==, 1);
+    g_assert_cmpuint(DELTA(fake_stats(), fbefore, unmap_calls), ==, 0);
+    teardown();
+}
+
 static void test_fault_enomem_nothing_freeable(void)
 {
     if (g_test_subprocess()) {
         setup();
         g_assert_nonnull(map0(bucket(51), 0));
         g_assert_nonnull(map1(bucket(52), 0));
-        fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 1, ENOMEM);
+        /* The first failure and its retry. */
+        fake_xen_fail_next(FAKE_XEN_FOREIGN_MAP, 2, ENOMEM);
         map0(bucket(53), 0);
         return;
     }
@@ -2394,6 +2419,8 @@ int main(int argc, char **argv)
                     test_fault_enomem_nothing_freeable);
     g_test_add_func("/xen-mapcache/fault/enomem-recovered",
                     test_fault_enomem_recovered);
+    g_test_add_func("/xen-mapcache/fault/enomem-transient",
+                    test_fault_enomem_transient);
     g_test_add_func("/xen-mapcache/bad-input/unknown-pointer",
                     test_bad_unknown_pointer);
     g_test_add_func("/xen-mapcache/bad-input/middle-pointer",
