@@ -743,7 +743,7 @@ if $check; then
     done
     tgit checkout -q "$BRANCH"
 
-    tests="test-xen-mapcache test-xen-mapcache-callers test-xen-mapcache-info"
+    tests=$(unit_tests_here)
     note "make check-unit MTESTARGS='$tests'"
     make -C "$TREE/build" check-unit MTESTARGS="$tests" 2>&1 |
         tee "$STAGE/check.log" || die "make check-unit failed"
