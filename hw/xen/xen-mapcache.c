@@ -135,7 +135,9 @@
  * live plus pending bytes still leave no room for whole buckets, the miss
  * maps only the pages its request touches (to the end of its bucket for
  * a request of size 0, whose caller may use the rest of it): under
- * pressure a range costs its pages, not a bucket.  A mapping refused with
+ * pressure a range costs its pages, not a bucket.  Off the main loop
+ * such mappings are not announced to the RAM block notifiers, so that
+ * they may be unmapped there at once.  A mapping refused with
  * ENOMEM evicts every entry that may be unmapped now and is retried once,
  * even if there was none; a second failure exits with a message naming
  * the address, the size and the errno.
@@ -261,7 +263,9 @@ typedef struct MapCacheEntry {
     bool lent;                      /* mapcache_hit_lockfree() may hand */
                                     /* it out: see top */
     bool announced;                 /* ram_block_notify_add() has run */
+    bool announce_queued;           /* in MapCache.to_announce */
     bool unmapped;                  /* only its notifier removal is left */
+    bool pages_only;                /* mapped under pressure: see top */
     bool dummy;                     /* anonymous stand-in, see top */
     bool referenced;                /* hit without the lock since the */
                                     /* eviction last looked at it */
@@ -312,6 +316,7 @@ struct MapCache {
     const char *name;               /* for messages and trace events */
     unsigned int bucket_shift;
     size_t max_size;                /* the cache limit, in bytes */
+    bool rlimit_bound;              /* a finite RLIMIT_AS bounds QEMU */
     bool grants;                    /* grant cache: page granular */
     bool writable;                  /* grant cache mapped read-write */
     phys_offset_to_gaddr_t phys_offset_to_gaddr;
@@ -763,14 +768,18 @@ static void mapcache_wake_main_loop_locked(MapCache *mc)
 /*
  * Announce a new mapping to the RAM block notifiers, here or from the
  * main loop.  Dummies are not announced: see xen_replace_cache_entry().
+ * Nor are mappings of pages only made off the main loop: they are small
+ * and short-lived, and an unannounced range may be unmapped anywhere
+ * (see "Threads" at the top).
  */
 static void mapcache_announce_locked(MapCache *mc, MapCacheEntry *entry)
 {
     if (mapcache_may_notify_here()) {
         ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
         entry->announced = true;
-    } else {
+    } else if (!entry->pages_only) {
         QTAILQ_INSERT_TAIL(&mc->to_announce, entry, announce);
+        entry->announce_queued = true;
         mapcache_wake_main_loop_locked(mc);
     }
 }
@@ -782,9 +791,10 @@ static void mapcache_take_out_locked(MapCache *mc, MapCacheEntry *entry)
     mapcache_chain_remove_locked(mc, entry);
     QTAILQ_REMOVE(&mc->lru, entry, lru);
     mapcache_forget_recent_locked(mc, entry);
-    if (!entry->announced && !entry->dummy && !entry->unmapped) {
-        /* Its announcement is still queued: it never reached a notifier. */
+    if (entry->announce_queued) {
+        /* It never reached a notifier, and now never will. */
         QTAILQ_REMOVE(&mc->to_announce, entry, announce);
+        entry->announce_queued = false;
     }
     mc->live_bytes -= entry->size;
     mc->stats.entries--;
@@ -839,6 +849,7 @@ static void mapcache_run_main_loop_work_locked(MapCache *mc)
 
     while ((entry = QTAILQ_FIRST(&mc->to_announce))) {
         QTAILQ_REMOVE(&mc->to_announce, entry, announce);
+        entry->announce_queued = false;
         ram_block_notify_add(entry->vaddr_base, entry->size, entry->size);
         entry->announced = true;
     }
@@ -979,6 +990,28 @@ static uint64_t mapcache_evict_unmappable_now_locked(MapCache *mc)
 }
 
 /*
+ * The kernel refused to map @size bytes at guest address @addr with
+ * ENOMEM.  Evict every entry that may be unmapped now.  If the limit
+ * came from RLIMIT_AS, the rest of QEMU needed more than it was left:
+ * lower the limit to what the cache held, less a bucket, so that misses
+ * make room before the kernel refuses them.
+ */
+static void mapcache_out_of_address_space_locked(MapCache *mc, hwaddr addr,
+                                                 size_t size)
+{
+    size_t held = mapcache_held_bytes(mc);
+    size_t bucket = mapcache_bucket_size(mc);
+    uint64_t freed = mapcache_evict_unmappable_now_locked(mc);
+
+    if (mc->rlimit_bound) {
+        mc->max_size = MAX(MIN(mc->max_size, held - MIN(held, bucket)),
+                           bucket);
+    }
+    trace_xen_map_cache_enomem_retry(mc->name, addr, size, freed,
+                                     mc->max_size);
+}
+
+/*
  * A new entry for @req is about to be mapped: the unpinned entries of the
  * chain that it covers would serve nothing it does not, so recycle them.
  */
@@ -1053,9 +1086,7 @@ static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr addr,
     void *vaddr = mapcache_map_foreign_once(addr, size, fixed, err);
 
     if (!vaddr && errno == ENOMEM) {
-        uint64_t freed = mapcache_evict_unmappable_now_locked(mc);
-
-        trace_xen_map_cache_enomem_retry(mc->name, addr, size, freed);
+        mapcache_out_of_address_space_locked(mc, addr, size);
         vaddr = mapcache_map_foreign_once(addr, size, fixed, err);
     }
     if (!vaddr) {
@@ -1064,13 +1095,49 @@ static void *mapcache_map_foreign_locked(MapCache *mc, hwaddr addr,
     return vaddr;
 }
 
-static void mapcache_map_ram(MapCache *mc, MapCacheEntry *entry)
+/*
+ * Let @entry map only the pages @req touches, rather than whole buckets;
+ * see "The limit" at the top.
+ */
+static void mapcache_entry_map_pages_only(MapCache *mc, MapCacheEntry *entry,
+                                          const MapCacheRequest *req)
+{
+    size_t start = mapcache_pages(req->offset) << XC_PAGE_SHIFT;
+
+    if (!entry->pages_only) {
+        entry->start = start;
+        entry->size = req->end - start;
+        entry->pages_only = true;
+        mc->stats.partial_mappings++;
+    }
+}
+
+/*
+ * As mapcache_map_foreign_locked(), but out of address space the retry
+ * maps only the pages @req touches.
+ */
+static void mapcache_map_ram(MapCache *mc, MapCacheEntry *entry,
+                             const MapCacheRequest *req)
 {
     g_autofree int *err = g_new0(int, mapcache_pages(entry->size));
-    hwaddr addr = mapcache_entry_addr(mc, entry);
 
-    entry->vaddr_base = mapcache_map_foreign_locked(mc, addr, entry->size,
-                                                    NULL, err);
+    entry->vaddr_base = mapcache_map_foreign_once(mapcache_entry_addr(mc,
+                                                                      entry),
+                                                  entry->size, NULL, err);
+    if (!entry->vaddr_base && errno == ENOMEM) {
+        mapcache_out_of_address_space_locked(mc, mapcache_entry_addr(mc,
+                                                                     entry),
+                                             entry->size);
+        if (req->map_size <= mc->max_size) {
+            mapcache_entry_map_pages_only(mc, entry, req);
+        }
+        entry->vaddr_base = mapcache_map_foreign_once(
+            mapcache_entry_addr(mc, entry), entry->size, NULL, err);
+    }
+    if (!entry->vaddr_base) {
+        mapcache_fatal(mc, "mapping guest frames",
+                       mapcache_entry_addr(mc, entry), entry->size, errno);
+    }
     mapcache_set_valid_pages(entry, err);
 }
 
@@ -1142,10 +1209,7 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
     mapcache_recycle_covered_locked(mc, req);
     if (!mapcache_make_room_locked(mc, entry->size)) {
         if (!req->dummy && !mc->grants && req->map_size <= mc->max_size) {
-            /* Under pressure: see "Grace periods" at the top. */
-            entry->start = mapcache_pages(req->offset) << XC_PAGE_SHIFT;
-            entry->size = req->end - entry->start;
-            mc->stats.partial_mappings++;
+            mapcache_entry_map_pages_only(mc, entry, req);
         }
         if (!mapcache_make_room_locked(mc, entry->size)) {
             mc->stats.over_limit++;
@@ -1159,7 +1223,7 @@ static MapCacheEntry *mapcache_new_entry_locked(MapCache *mc,
     } else if (mc->grants) {
         mapcache_map_grants(mc, entry, req);
     } else {
-        mapcache_map_ram(mc, entry);
+        mapcache_map_ram(mc, entry, req);
     }
     if (!entry->dummy) {
         mapcache_announce_locked(mc, entry);
@@ -1584,13 +1648,14 @@ static size_t mapcache_room_in_rlimit_as(void)
 bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
                               size_t max_size, Error **errp)
 {
-    size_t limit = MCACHE_MAX_SIZE;
+    size_t limit = MCACHE_MAX_SIZE, room;
 
     assert(!mapcache);
     if (max_size && !xen_map_cache_check_max_size(max_size, &limit, errp)) {
         return false;
     }
-    limit = MIN(limit, mapcache_room_in_rlimit_as());
+    room = mapcache_room_in_rlimit_as();
+    limit = MIN(limit, room);
     xen_region_gnttabdev = xengnttab_open(NULL, 0);
     if (xen_region_gnttabdev == NULL) {
         error_report("mapcache: Failed to open gnttab device");
@@ -1599,6 +1664,7 @@ bool xen_map_cache_init_limit(phys_offset_to_gaddr_t f, void *opaque,
     qemu_mutex_init(&mapcache_grants_lock);
     mapcache = mapcache_create("ram", MCACHE_BUCKET_SHIFT, limit);
     mapcache->phys_offset_to_gaddr = f;
+    mapcache->rlimit_bound = room < MCACHE_MAX_SIZE;
     trace_xen_map_cache_init(limit, mapcache_bucket_size(mapcache));
     return true;
 }
@@ -1842,7 +1908,10 @@ static uint8_t *mapcache_replace_locked(MapCache *mc, hwaddr old_phys_addr,
         trace_xen_replace_cache_entry_could_not_update_entry(old_phys_addr);
         return NULL;
     }
-    /* Out of address space, the mappings below free what they may: not it. */
+    /*
+     * The mappings below may run out of address space and then evict
+     * what they can: a pin keeps the dummy out of their reach.
+     */
     mapcache_add_pin_locked(mc, entry);
     if (!mapcache_probe_frames_locked(mc, entry, &new_req, err)) {
         mapcache_drop_pins_locked(mc, entry, 1);

@@ -129,6 +129,11 @@ typedef struct IOThreadRun {
     bool done;
 } IOThreadRun;
 
+/* Makes the main loop's aio_poll() return. */
+static void wake_main_loop(void *opaque)
+{
+}
+
 static void *iothread_main(void *opaque)
 {
     IOThreadRun *run = opaque;
@@ -139,6 +144,7 @@ static void *iothread_main(void *opaque)
     run->fn(run->opaque);
     rcu_unregister_thread();
     qatomic_store_release(&run->done, true);
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), wake_main_loop, NULL);
     return NULL;
 }
 
@@ -151,8 +157,7 @@ static void run_in_iothread(void (*fn)(void *opaque), void *opaque)
     qemu_thread_create(&thread, "iothread", iothread_main, &run,
                        QEMU_THREAD_JOINABLE);
     while (!qatomic_load_acquire(&run.done)) {
-        aio_poll(qemu_get_aio_context(), false);
-        g_usleep(100);
+        aio_poll(qemu_get_aio_context(), true);
     }
     qemu_thread_join(&thread);
     aio_context_unref(run.ctx);
@@ -299,7 +304,7 @@ static void test_coroutine_notifiers(void)
         .maps = { .addr = { bucket(40), bucket(41), bucket(42) }, .n = 3 },
     };
 
-    setup_buckets(2);
+    setup_buckets(LIMIT_BUCKETS);
     run_coroutine(&main_co);
     run_main_loop();
     run_in_iothread(iothread_run_coroutine, &io_co);
