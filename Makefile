@@ -5,6 +5,8 @@
 #   make deps    install the Debian packages the build needs (once)
 #   make build   deps + configure and compile in build/
 #   make check   deps + build + every test, ending with "N passed, M failed"
+#   make check32 the same in build-32/, with a 32-bit host's bucket size
+#                and cap forced (meson -Dmapcache_long_bits=32)
 #   make bench   deps + build + the benchmark's workloads
 #   make asan    the tests under AddressSanitizer + UBSan, in build-asan/
 #   make tsan    the tests under ThreadSanitizer, in build-tsan/
@@ -35,7 +37,7 @@ SECONDS ?= 60
 # DIR/meson-logs/testlog.json, so it gets a directory of its own.
 FUZZ_LOG := build-asan/fuzz-log
 
-.PHONY: all deps build check bench asan tsan fuzz clean
+.PHONY: all deps build check check32 bench asan tsan fuzz clean
 
 all: build
 
@@ -71,6 +73,10 @@ build: deps
 check: build
 	$(call run-tests,build,,$(NO_FUZZ))
 
+check32: deps
+	$(call setup,build-32,-Dmapcache_long_bits=32)
+	$(call run-tests,build-32,,$(NO_FUZZ))
+
 bench: build
 	build/bench/xen-mapcache-bench
 
@@ -91,4 +97,33 @@ fuzz: deps
 	@$(SUMMARY) $(FUZZ_LOG)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-32 build-asan build-tsan
+
+# The end-to-end tests (fake-xen-host/, e2e/): a simulated Xen host
+# under a real QEMU.  make check runs them against Debian's
+# qemu-system-xen; these run them against any binary:
+#
+#   make e2e QEMU=/path/to/qemu-system-i386 [ACCEL=mapcache-max-size=64M]
+#            [MACHINE_OPTS=mapcache-max-size=64M]
+#   make e2e-bench QEMU=/path/to/qemu-system-i386 [BASELINE="other ..."]
+DEBS += qemu-system-xen binutils util-linux
+QEMU ?= /usr/libexec/xen-qemu-system-i386
+E2E_LOG := build/e2e-log
+E2E_HOST := build/fake-xen-host
+RUNS ?= 3
+
+.PHONY: e2e e2e-bench
+
+e2e: build
+	rm -rf $(E2E_LOG) && mkdir -p $(E2E_LOG)/meson-logs
+	-XEN_E2E_QEMU=$(QEMU) XEN_E2E_ACCEL=$(ACCEL) \
+	    XEN_E2E_MACHINE_OPTS=$(MACHINE_OPTS) \
+	    $(MESON_TEST) -C build --suite e2e \
+	    --logbase e2elog
+	cp build/meson-logs/e2elog.json $(E2E_LOG)/meson-logs/testlog.json
+	@$(SUMMARY) $(E2E_LOG)
+
+e2e-bench: build
+	build/e2e/xen-e2e --bench --qemu $(QEMU) \
+	    $(foreach b,$(BASELINE),--baseline $(b)) --runs $(RUNS) \
+	    --host-dir $(E2E_HOST) --run-dir build/e2e/bench-run

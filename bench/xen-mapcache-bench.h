@@ -31,8 +31,8 @@
 #define BENCH_LIMIT             (64 * MiB)
 /* The micro-measurements keep up to 512 entries of 1 MiB. */
 #define BENCH_MICRO_LIMIT       (2 * GiB)
-/* Upstream's cache size on a 64-bit host as root: 32768 buckets of 1 MiB. */
-#define UPSTREAM_CACHE_SIZE     (32 * GiB)
+/* Upstream's cache size as root: 32768 buckets of 1 MiB on 64-bit hosts. */
+#define UPSTREAM_CACHE_SIZE     XEN_MAPCACHE_MAX_SIZE
 /* Sparse guest RAM of the fake: four upstream cache sizes, for collide. */
 #define BENCH_RAM_BYTES         (4 * UPSTREAM_CACHE_SIZE)
 #define BENCH_GRANT_PAGES       1024
@@ -42,7 +42,7 @@
  * block->offset, as qemu_ram_ptr_length() passes them.
  */
 #define GRANT_REGION_OFFSET     BENCH_RAM_BYTES
-#define RAM_BUCKET_SHIFT        20
+#define RAM_BUCKET_SHIFT        XEN_MAPCACHE_BUCKET_SHIFT
 #define GRANT_BUCKET_SHIFT      12
 #define PAGE_SIZE_4K            4096
 #define BENCH_MAX_RUNS          99
@@ -109,6 +109,9 @@ static inline bool rng_percent(BenchRng *rng, unsigned percent)
  * - BENCH_UNPIN: address_space_unmap(): xen_ram_addr_from_mapcache()
  *   (through qemu_ram_block_from_host(), in a read section), then
  *   xen_invalidate_map_cache_entry().
+ *
+ * The replay makes them as QEMU's main loop does: BENCH_BATCH of them per
+ * iteration with the BQL held, which it drops in between (replay.c).
  */
 
 typedef enum BenchOpKind {
@@ -199,6 +202,12 @@ typedef struct BenchResult {
     const BenchWorkload *w;
     uint64_t ops;
     BenchCounts counts;     /* first run, right after its replay */
+    /*
+     * The most bytes the fake hypervisor had mapped at once, live and
+     * pending release alike (its peak of live pages): the maximum over
+     * the runs.
+     */
+    uint64_t fake_peak_bytes;
     double ns_per_op;       /* median over the runs */
     BenchBound bound;
     unsigned disagreements;

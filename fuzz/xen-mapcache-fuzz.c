@@ -34,6 +34,7 @@
 #include "qemu/atomic.h"
 #include "qemu/bitmap.h"
 #include "qemu/lockable.h"
+#include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
 #include "qemu/units.h"
@@ -44,11 +45,12 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
-#define BUCKET_SHIFT 20
+/* The mapcache's own bucket size and cap (sysemu/xen-mapcache.h). */
+#define BUCKET_SHIFT XEN_MAPCACHE_BUCKET_SHIFT
 #define BUCKET_SIZE ((uint64_t)1 << BUCKET_SHIFT)
 #define PAGE_SIZE_4K ((uint64_t)FAKE_XEN_PAGE_SIZE)
-/* MCACHE_MAX_SIZE: no cache is larger, whatever its limit. */
-#define CACHE_CAP ((uint64_t)32 * GiB)
+/* No cache is larger, whatever its limit. */
+#define CACHE_CAP ((uint64_t)XEN_MAPCACHE_MAX_SIZE)
 
 /* Guest RAM: small, so that large requests mostly run past its end. */
 #define RAM_BYTES ((uint64_t)256 * MiB)
@@ -2654,8 +2656,14 @@ static char *write_ops_file(const char *const *lines, size_t n)
  * Running operations
  */
 
+/*
+ * The first thread is QEMU's main loop: it holds the BQL from setup to
+ * cleanup but in drain_call_rcu(), which drops it while it waits.  The
+ * second thread is an IOThread, without it.
+ */
 static void fuzz_setup(Fuzz *f, uint64_t seed, bool two_threads)
 {
+    bql_lock();
     memset(f, 0, sizeof(*f));
     f->rng = g_rand_new_with_seed(seed ^ seed >> 32);
     f->m.holes = bitmap_new(RAM_PAGES);
@@ -2683,6 +2691,7 @@ static void fuzz_cleanup(Fuzz *f)
     if (!f->m.up) {
         fake_xen_fini();
     }
+    bql_unlock();
 }
 
 /* Run one operation and the checks every operation gets. */

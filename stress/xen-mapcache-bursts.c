@@ -38,15 +38,18 @@
 #include "test-xen-mapcache-fake-xen.h"
 #include "test-xen-mapcache-stubs.h"
 
-#ifndef XEN_MAPCACHE_BUCKET_SHIFT
-#define XEN_MAPCACHE_BUCKET_SHIFT (HOST_LONG_BITS == 32 ? 16 : 20)
-#endif
-#define BUCKET_SIZE ((uint64_t)1 << XEN_MAPCACHE_BUCKET_SHIFT)
+#define BUCKET_SIZE ((uint64_t)XEN_MAPCACHE_BUCKET_SIZE)
 #define PAGE ((uint64_t)FAKE_XEN_PAGE_SIZE)
 #define IN_FLIGHT 8
 #define DESCRIPTOR_SIZE 64
 #define DATA_SIZE (128 * KiB)
 #define RAM_BYTES (64 * GiB)
+/*
+ * The main loop serves this many requests per iteration with the BQL
+ * held, and drops it in between: only then may the call_rcu thread run
+ * callbacks.
+ */
+#define MAIN_LOOP_BATCH 256
 
 #if defined(QEMU_SANITIZE_ADDRESS) || defined(QEMU_SANITIZE_THREAD)
 #define SANITIZED_BUILD 1
@@ -92,6 +95,10 @@ static void run_burst(Burst *b)
         unsigned slot = i % IN_FLIGHT;
         uint8_t *desc;
 
+        if (bql_locked() && i && i % MAIN_LOOP_BATCH == 0) {
+            bql_unlock();
+            bql_lock();
+        }
         if (in_flight[slot]) {
             xen_invalidate_map_cache_entry(in_flight[slot]);
         }
@@ -121,21 +128,14 @@ typedef struct IOThreadBurst {
     bool done;
 } IOThreadBurst;
 
-/* Makes the main loop's aio_poll() return. */
-static void wake_main_loop(void *opaque)
-{
-}
-
 static void *iothread_burst(void *opaque)
 {
     IOThreadBurst *t = opaque;
 
     rcu_register_thread();
-    xen_mapcache_test_set_in_main_thread(false);
-    run_burst(t->burst);
+    run_burst(t->burst);        /* without the BQL */
     rcu_unregister_thread();
     qatomic_store_release(&t->done, true);
-    aio_bh_schedule_oneshot(qemu_get_aio_context(), wake_main_loop, NULL);
     return NULL;
 }
 
@@ -148,7 +148,14 @@ static void run_burst_in_iothread(Burst *b)
     qemu_thread_create(&thread, "iothread", iothread_burst, &t,
                        QEMU_THREAD_JOINABLE);
     while (!qatomic_load_acquire(&t.done)) {
-        aio_poll(qemu_get_aio_context(), true);
+        /*
+         * Wait for events without the BQL, as QEMU's main loop does in
+         * ppoll(), then run bottom halves with it.
+         */
+        bql_unlock();
+        g_usleep(1000);
+        bql_lock();
+        aio_poll(qemu_get_aio_context(), false);
     }
     qemu_thread_join(&thread);
 }
@@ -189,6 +196,7 @@ static void test_burst(const void *opaque)
         };
         uint64_t limit, slack;
 
+        bql_lock();     /* this thread is the main loop */
         fake_xen_init(RAM_BYTES, 0);
         rl.rlim_cur = rl.rlim_max = c->rlimit_total ? c->rlimit_total :
                                     address_space_now() + c->rlimit_above_now;
@@ -225,6 +233,7 @@ static void test_burst(const void *opaque)
         g_assert_cmpuint(fs.violations, ==, 0);
         g_assert_cmpuint(fs.peak_live_pages * PAGE, <=, limit + slack);
         xen_map_cache_fini();
+        bql_unlock();
         return;
     }
     if (geteuid() != 0) {

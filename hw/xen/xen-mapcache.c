@@ -137,10 +137,7 @@
  * a request of size 0, whose caller may use the rest of it): under
  * pressure a range costs its pages, not a bucket.  Off the main loop
  * such mappings are not announced to the RAM block notifiers, so that
- * they may be unmapped there at once.  A mapping refused with
- * ENOMEM evicts every entry that may be unmapped now and is retried once,
- * even if there was none; a second failure exits with a message naming
- * the address, the size and the errno.
+ * they may be unmapped there at once.
  *
  * What bounds live plus pending bytes beyond the limit, then, is what
  * readers were handed unpinned within one grace period: the pages of
@@ -149,6 +146,17 @@
  * QEMU's RCU thread from running callbacks, takes the cache past its
  * limit by those pages, and this is counted (over_limit); no pointer is
  * unmapped under it.
+ *
+ * A mapping refused with ENOMEM evicts every unread entry and is retried
+ * once, even if there was none (the failure may be transient), and a RAM
+ * mapping's retry maps only the pages its request touches.  In an
+ * IOThread the retry first waits, a second at most, for the main loop to
+ * unmap what it was handed.  Under a finite RLIMIT_AS the failure also
+ * shows that the rest of QEMU needs more than the 80 MiB it was left
+ * (QEMU with a PC machine needs about 270 MiB): the limit drops below
+ * what the cache held, by a sixteenth and at least a bucket.  A second
+ * failure exits with a message naming the address, the size and the
+ * errno.
  *
  * Threads
  * -------
@@ -228,18 +236,18 @@
 #include "trace.h"
 
 /*
- * Bucket size, and the most address space the cache keeps mapped: the
- * whole of a 32-bit host's usable space would not fit guest RAM, so it is
- * capped lower there.
+ * Bucket size, and the most address space the cache keeps mapped (lower
+ * on 32-bit hosts): from sysemu/xen-mapcache.h, which the tests read too.
  */
-#if HOST_LONG_BITS == 32
-#define MCACHE_BUCKET_SHIFT 16
-#define MCACHE_MAX_SIZE     (2 * GiB)
-#else
-#define MCACHE_BUCKET_SHIFT 20
-#define MCACHE_MAX_SIZE     (32 * GiB)
-#endif
+#define MCACHE_BUCKET_SHIFT XEN_MAPCACHE_BUCKET_SHIFT
+#define MCACHE_MAX_SIZE     XEN_MAPCACHE_MAX_SIZE
 #define MCACHE_BUCKET_SIZE  (1UL << MCACHE_BUCKET_SHIFT)
+
+/*
+ * How long a thread out of address space waits for the main loop to
+ * unmap what it handed it, in milliseconds.
+ */
+#define MAPCACHE_MAIN_LOOP_WAIT_MS 1000
 
 /* Address space left to the rest of QEMU under a finite RLIMIT_AS. */
 #define NON_MCACHE_MEMORY_SIZE (80 * MiB)
@@ -339,6 +347,7 @@ struct MapCache {
     QTAILQ_HEAD(, MapCacheEntry) to_announce;   /* mapped, not announced */
     QTAILQ_HEAD(, MapCacheEntry) to_unmap;      /* out of the cache */
     bool bh_scheduled;
+    QemuCond main_loop_ran;         /* broadcast by the bottom half */
 
     /* Updated with atomics by mapcache_release_rcu(), outside @lock. */
     size_t pending_bytes;           /* out of the cache, still mapped */
@@ -872,6 +881,7 @@ static void mapcache_main_loop_bh(void *opaque)
     QEMU_LOCK_GUARD(&mc->lock);
     qatomic_set(&mc->bh_scheduled, false);
     mapcache_run_main_loop_work_locked(mc);
+    qemu_cond_broadcast(&mc->main_loop_ran);
 }
 
 /* The limit. */
@@ -971,17 +981,16 @@ static bool mapcache_make_room_locked(MapCache *mc, size_t size)
 }
 
 /*
- * Out of address space: evict every entry that can be unmapped now, hot
- * or not.  Returns how many were.
+ * Out of address space: evict every unread entry, hot or not.  Returns
+ * how many were.
  */
-static uint64_t mapcache_evict_unmappable_now_locked(MapCache *mc)
+static uint64_t mapcache_evict_all_unread_locked(MapCache *mc)
 {
     MapCacheEntry *entry, *next;
     uint64_t count = 0;
 
     QTAILQ_FOREACH_SAFE(entry, &mc->lru, lru, next) {
-        if (mapcache_entry_unread_locked(mc, entry) &&
-            (!entry->announced || mapcache_may_notify_here())) {
+        if (mapcache_entry_unread_locked(mc, entry)) {
             mapcache_evict_locked(mc, entry);
             count++;
         }
@@ -991,21 +1000,35 @@ static uint64_t mapcache_evict_unmappable_now_locked(MapCache *mc)
 
 /*
  * The kernel refused to map @size bytes at guest address @addr with
- * ENOMEM.  Evict every entry that may be unmapped now.  If the limit
- * came from RLIMIT_AS, the rest of QEMU needed more than it was left:
- * lower the limit to what the cache held, less a bucket, so that misses
- * make room before the kernel refuses them.
+ * ENOMEM.  Evict every entry that may be unmapped now.  If a finite
+ * RLIMIT_AS bounds QEMU, the rest of QEMU needed more than it was left:
+ * lower the limit below what the cache held, by a sixteenth of it and at
+ * least a bucket, so that misses make room before the kernel refuses
+ * them, with room to spare for what readers hold past the limit.
  */
 static void mapcache_out_of_address_space_locked(MapCache *mc, hwaddr addr,
                                                  size_t size)
 {
     size_t held = mapcache_held_bytes(mc);
     size_t bucket = mapcache_bucket_size(mc);
-    uint64_t freed = mapcache_evict_unmappable_now_locked(mc);
+    size_t margin = MAX(held / 16, bucket);
+    uint64_t freed = mapcache_evict_all_unread_locked(mc);
 
     if (mc->rlimit_bound) {
-        mc->max_size = MAX(MIN(mc->max_size, held - MIN(held, bucket)),
+        mc->max_size = MAX(MIN(mc->max_size, held - MIN(held, margin)),
                            bucket);
+    }
+    /*
+     * In an IOThread, what was evicted may wait for the main loop to be
+     * unmapped: wait for its bottom half (not in the main loop's own
+     * thread, a coroutine there, which would wait for itself).  Waiting
+     * for a bottom half, not a grace period, is fine inside a read
+     * section; the wait is bounded in case the main loop waits for this
+     * thread.
+     */
+    if (!QTAILQ_EMPTY(&mc->to_unmap) && !qemu_in_main_thread()) {
+        qemu_cond_timedwait(&mc->main_loop_ran, &mc->lock,
+                            MAPCACHE_MAIN_LOOP_WAIT_MS);
     }
     trace_xen_map_cache_enomem_retry(mc->name, addr, size, freed,
                                      mc->max_size);
@@ -1553,6 +1576,7 @@ static MapCache *mapcache_create(const char *name, unsigned int bucket_shift,
     mc->max_size = max_size;
     mc->buckets = g_hash_table_new_full(g_int64_hash, g_int64_equal,
                                         NULL, g_free);
+    qemu_cond_init(&mc->main_loop_ran);
     QTAILQ_INIT(&mc->to_announce);
     QTAILQ_INIT(&mc->to_unmap);
     mc->pins = g_hash_table_new_full(g_direct_hash, g_direct_equal,
@@ -2015,6 +2039,7 @@ static void mapcache_free(MapCache *mc)
     g_hash_table_destroy(mc->buckets);
     g_hash_table_destroy(mc->pins);
     qemu_vfree(mc->hit_stripes);
+    qemu_cond_destroy(&mc->main_loop_ran);
     qemu_mutex_destroy(&mc->lock);
     g_free(mc);
 }

@@ -12,7 +12,28 @@
 #define XEN_MAPCACHE_H
 
 #include "exec/cpu-common.h"
+#include "qemu/units.h"
 #include "sysemu/xen.h"
+
+/*
+ * The RAM cache maps guest RAM in buckets of XEN_MAPCACHE_BUCKET_SIZE
+ * bytes, and keeps at most XEN_MAPCACHE_MAX_SIZE bytes mapped: smaller
+ * buckets and a lower cap on 32-bit hosts, whose whole usable address
+ * space would not fit guest RAM.  The mapcache and its tests both read
+ * these; a build may define XEN_MAPCACHE_LONG_BITS to 32 to test a 32-bit
+ * host's constants on a 64-bit one.
+ */
+#ifndef XEN_MAPCACHE_LONG_BITS
+#define XEN_MAPCACHE_LONG_BITS HOST_LONG_BITS
+#endif
+#if XEN_MAPCACHE_LONG_BITS == 32
+#define XEN_MAPCACHE_BUCKET_SHIFT 16
+#define XEN_MAPCACHE_MAX_SIZE (2 * GiB)
+#else
+#define XEN_MAPCACHE_BUCKET_SHIFT 20
+#define XEN_MAPCACHE_MAX_SIZE (32 * GiB)
+#endif
+#define XEN_MAPCACHE_BUCKET_SIZE ((hwaddr)1 << XEN_MAPCACHE_BUCKET_SHIFT)
 
 typedef hwaddr (*phys_offset_to_gaddr_t)(hwaddr phys_offset,
                                          ram_addr_t size);

@@ -3,11 +3,11 @@
  * Copyright (c) 2026 The xen-mapcache authors
  *
  * A fake Xen hypervisor: libxenforeignmemory and libxengnttab entry points
- * backed by memfds, with counters, failure injection and a registry of
- * ranges in use by readers.  It also plays the other parties of the
- * mapcache's contracts: the granting domain (ending foreign access fails
- * while a grant is mapped) and the kernel (an address-space and a
- * mapping-count budget).  See test-xen-mapcache-fake-xen.h.
+ * backed by memfds, with counters and failure injection.  It also plays
+ * the granting domain (ending foreign access fails while a grant is
+ * mapped).  See test-xen-mapcache-fake-xen.h.  The standalone tests add a
+ * registry of ranges in use by readers and the kernel's budget through
+ * fake_xen_hooks (tests/standalone/fake-xen-extra.c).
  *
  * Memory
  * ------
@@ -26,22 +26,18 @@
  * and for grants the references) in a tree ordered by address; an unmap
  * that does not match one exactly is a bad unmap (it is still done).
  *
- * The budget counts what is live plus what map calls in progress have
- * reserved (FakeXenMapping), so that two threads mapping at once cannot
- * both pass it.  Dummy mappings the mapcache makes with plain mmap() are
- * not the fake's and do not count.
+ * A map call is checked against the budget hook with what is live plus
+ * what map calls in progress have reserved (FakeXenMapping), so that two
+ * threads mapping at once cannot both pass it.
  *
  * Locking
  * -------
- * fake.lock protects everything but the reader registry.  mmap() and
- * munmap() run without it (see FakeXenMapping): a range leaves the tree
- * before it is unmapped and enters it once mapped, which keeps the tree
- * right because the kernel reuses no address before its munmap().
- * registry.lock protects the registry; it nests inside fake.lock, never
- * the other way round.  Readers take only registry.lock, so entering and
- * leaving the registry stays cheap.  QemuMutex has no static initializer
- * and the registry may be used before fake_xen_init(): both locks are
- * set up on first use (fake_xen_locks_init()).
+ * fake.lock protects everything; the hooks are called with it held.
+ * mmap() and munmap() run without it (see FakeXenMapping): a range leaves
+ * the tree before it is unmapped and enters it once mapped, which keeps
+ * the tree right because the kernel reuses no address before its
+ * munmap().  QemuMutex has no static initializer: the lock is set up on
+ * first use (fake_lock()).
  */
 
 #include "qemu/osdep.h"
@@ -61,9 +57,6 @@
 
 /* Pages filled with one pwrite() at most. */
 #define FAKE_XEN_FILL_CHUNK 256
-
-/* Readers registered at once, over all threads. */
-#define FAKE_XEN_MAX_READERS 4096
 
 struct xenforeignmemory_handle {
     int unused;
@@ -117,8 +110,6 @@ static struct {
     uint32_t *grant_maps;       /* live backend mappings, per reference */
     GTree *live;                /* FakeXenRange, by start address */
     FakeXenInjection inject[FAKE_XEN_GRANT_MAP + 1];
-    uint64_t budget_pages;      /* 0: unlimited */
-    uint64_t budget_ranges;     /* 0: unlimited */
     uint64_t reserved_pages;    /* by map calls in progress */
     uint64_t reserved_ranges;
     FakeXenStats stats;         /* live_ranges, live_pages kept here too */
@@ -127,44 +118,27 @@ static struct {
     .grants.fd = -1,
 };
 
-typedef struct FakeXenReader {
-    uintptr_t start;
-    size_t len;
-    bool active;
-} FakeXenReader;
+FakeXenHooks fake_xen_hooks;
 
-static struct {
-    QemuMutex lock;
-    FakeXenReader slots[FAKE_XEN_MAX_READERS];
-    int free_slots[FAKE_XEN_MAX_READERS];
-    int nr_free;
-    int high_water;             /* slots[high_water...] never used */
-    uint64_t violations;
-} registry;
-
-/* Locks: set up once, by whichever entry point runs first. */
-
-static void fake_xen_locks_init(void)
+/* Set up once, by whichever entry point runs first. */
+static QemuMutex *fake_lock(void)
 {
     static gsize done;
 
     if (g_once_init_enter(&done)) {
         qemu_mutex_init(&fake.lock);
-        qemu_mutex_init(&registry.lock);
         g_once_init_leave(&done, 1);
     }
-}
-
-static QemuMutex *fake_lock(void)
-{
-    fake_xen_locks_init();
     return &fake.lock;
 }
 
-static QemuMutex *registry_lock(void)
+/* A live range is about to be unmapped or mapped over. */
+static void range_changes_locked(const char *what, uintptr_t start,
+                                 size_t len)
 {
-    fake_xen_locks_init();
-    return &registry.lock;
+    if (fake_xen_hooks.range_changes) {
+        fake_xen_hooks.range_changes(what, start, len);
+    }
 }
 
 /* Pattern */
@@ -495,70 +469,6 @@ static bool live_forget_overlap_locked(uintptr_t start, uintptr_t end,
     return false;
 }
 
-/* Reader registry */
-
-static bool overlaps(uintptr_t a, size_t alen, uintptr_t b, size_t blen)
-{
-    return a < b + blen && b < a + alen;
-}
-
-/* Count (and report) the readers overlapping [@start, @start + @len). */
-static void registry_check(const char *what, uintptr_t start, size_t len)
-{
-    int i;
-
-    QEMU_LOCK_GUARD(registry_lock());
-    for (i = 0; i < registry.high_water; i++) {
-        FakeXenReader *r = &registry.slots[i];
-
-        if (r->active && overlaps(start, len, r->start, r->len)) {
-            registry.violations++;
-            error_report("fake-xen: violation: %s [0x%" PRIxPTR ", +0x%zx) "
-                         "overlaps reader %d at [0x%" PRIxPTR ", +0x%zx)",
-                         what, start, len, i, r->start, r->len);
-        }
-    }
-}
-
-int fake_xen_reader_enter(const void *p, size_t len)
-{
-    int token;
-
-    QEMU_LOCK_GUARD(registry_lock());
-    if (registry.nr_free) {
-        token = registry.free_slots[--registry.nr_free];
-    } else if (registry.high_water < FAKE_XEN_MAX_READERS) {
-        token = registry.high_water++;
-    } else {
-        error_report("fake-xen: more than %d readers", FAKE_XEN_MAX_READERS);
-        abort();
-    }
-    registry.slots[token] = (FakeXenReader) {
-        .start = (uintptr_t)p, .len = len, .active = true,
-    };
-    return token;
-}
-
-void fake_xen_reader_exit(int token)
-{
-    QEMU_LOCK_GUARD(registry_lock());
-    if (token < 0 || token >= registry.high_water ||
-        !registry.slots[token].active) {
-        error_report("fake-xen: bad reader token %d", token);
-        abort();
-    }
-    registry.slots[token].active = false;
-    registry.free_slots[registry.nr_free++] = token;
-}
-
-static void registry_reset(void)
-{
-    QEMU_LOCK_GUARD(registry_lock());
-    registry.nr_free = 0;
-    registry.high_water = 0;
-    registry.violations = 0;
-}
-
 /* Setup and control */
 
 static void fake_xen_clear_locked(void)
@@ -575,7 +485,6 @@ static void fake_xen_clear_locked(void)
         g_tree_destroy(fake.live);
         fake.live = NULL;
     }
-    fake.budget_pages = fake.budget_ranges = 0;
     fake.reserved_pages = fake.reserved_ranges = 0;
     fake.initialized = false;
 }
@@ -597,7 +506,9 @@ void fake_xen_init(uint64_t ram_bytes, uint64_t grant_pages)
         memset(fake.inject, 0, sizeof(fake.inject));
         fake.initialized = true;
     }
-    registry_reset();
+    if (fake_xen_hooks.reset) {
+        fake_xen_hooks.reset();
+    }
 }
 
 void fake_xen_fini(void)
@@ -605,7 +516,9 @@ void fake_xen_fini(void)
     WITH_QEMU_LOCK_GUARD(fake_lock()) {
         fake_xen_clear_locked();
     }
-    registry_reset();
+    if (fake_xen_hooks.reset) {
+        fake_xen_hooks.reset();
+    }
 }
 
 void fake_xen_set_hole(uint64_t pfn, uint64_t count, bool hole)
@@ -629,20 +542,13 @@ void fake_xen_fail_next(FakeXenCall call, unsigned n, int err)
     fake.inject[call] = (FakeXenInjection) { .remaining = n, .err = err };
 }
 
-void fake_xen_set_budget(uint64_t bytes, uint64_t ranges)
-{
-    QEMU_LOCK_GUARD(fake_lock());
-    fake.budget_pages = bytes / FAKE_XEN_PAGE_SIZE;
-    fake.budget_ranges = ranges;
-}
-
 void fake_xen_get_stats(FakeXenStats *stats)
 {
     WITH_QEMU_LOCK_GUARD(fake_lock()) {
         *stats = fake.stats;
     }
-    WITH_QEMU_LOCK_GUARD(registry_lock()) {
-        stats->violations = registry.violations;
+    if (fake_xen_hooks.violations) {
+        stats->violations = fake_xen_hooks.violations();
     }
 }
 
@@ -757,7 +663,7 @@ static int take_injected_failure_locked(FakeXenCall call)
 
 /*
  * Charge @m to the budget, as the kernel does when it creates a mapping:
- * -ENOMEM if the live and reserved pages or ranges would exceed it.  A
+ * -ENOMEM if the live and reserved pages or ranges would not fit it.  A
  * MAP_FIXED mapping replaces what it overlaps.
  */
 static int budget_reserve_locked(const FakeXenMapping *m)
@@ -777,8 +683,7 @@ static int budget_reserve_locked(const FakeXenMapping *m)
         }
         g_ptr_array_free(found, TRUE);
     }
-    if ((fake.budget_pages && pages > fake.budget_pages) ||
-        (fake.budget_ranges && ranges > fake.budget_ranges)) {
+    if (fake_xen_hooks.fits && !fake_xen_hooks.fits(pages, ranges)) {
         fake.stats.budget_failures++;
         return -ENOMEM;
     }
@@ -826,8 +731,8 @@ static int mapping_prepare_locked(FakeXenMapping *m)
     }
     m->fd = m->mem->fd;
     if (m->fixed) {
-        registry_check(m->what, (uintptr_t)m->addr,
-                       m->pages * FAKE_XEN_PAGE_SIZE);
+        range_changes_locked(m->what, (uintptr_t)m->addr,
+                             m->pages * FAKE_XEN_PAGE_SIZE);
     }
     return 0;
 }
@@ -883,7 +788,7 @@ static void *mapping_establish(FakeXenMapping *m)
         return NULL;
     }
     if (!m->fixed) {
-        registry_check(m->what, (uintptr_t)base, len);
+        range_changes_locked(m->what, (uintptr_t)base, len);
     }
     if (fake.live) {
         live_forget_overlap_locked((uintptr_t)base, (uintptr_t)base + len,
@@ -1005,7 +910,7 @@ static int unmap_range(const char *what, FakeXenKind kind, void *addr,
         } else {
             fake.stats.grant_unmap_calls++;
         }
-        registry_check(what, start, len);
+        range_changes_locked(what, start, len);
         if (!fake.live ||
             !live_forget_overlap_locked(start, start + len, kind)) {
             fake.stats.bad_unmaps++;
@@ -1045,23 +950,11 @@ void *xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom,
     return mapping_run(&m, foreign_check_locked, arr, err);
 }
 
-void *xenforeignmemory_map(xenforeignmemory_handle *fmem, uint32_t dom,
-                           int prot, size_t pages,
-                           const xen_pfn_t arr[/*pages*/], int err[/*pages*/])
-{
-    return xenforeignmemory_map2(fmem, dom, NULL, prot, 0, pages, arr, err);
-}
-
 int xenforeignmemory_unmap(xenforeignmemory_handle *fmem,
                            void *addr, size_t pages)
 {
     return unmap_range("xenforeignmemory_unmap", FAKE_XEN_KIND_FOREIGN,
                        addr, pages);
-}
-
-int xenforeignmemory_restrict(xenforeignmemory_handle *fmem, domid_t domid)
-{
-    return 0;
 }
 
 /* libxengnttab */
@@ -1094,32 +987,9 @@ void *xengnttab_map_domain_grant_refs(xengnttab_handle *xgt,
     return mapping_run(&m, grant_check_locked, refs, NULL);
 }
 
-void *xengnttab_map_grant_refs(xengnttab_handle *xgt,
-                               uint32_t count,
-                               uint32_t *domids,
-                               uint32_t *refs,
-                               int prot)
-{
-    return xengnttab_map_domain_grant_refs(xgt, count, count ? domids[0] : 0,
-                                           refs, prot);
-}
-
-void *xengnttab_map_grant_ref(xengnttab_handle *xgt,
-                              uint32_t domid,
-                              uint32_t ref,
-                              int prot)
-{
-    return xengnttab_map_domain_grant_refs(xgt, 1, domid, &ref, prot);
-}
-
 int xengnttab_unmap(xengnttab_handle *xgt, void *start_address,
                     uint32_t count)
 {
     return unmap_range("xengnttab_unmap", FAKE_XEN_KIND_GRANT,
                        start_address, count);
-}
-
-int xengnttab_set_max_grants(xengnttab_handle *xgt, uint32_t nr_grants)
-{
-    return 0;
 }

@@ -11,17 +11,14 @@
  * from the address, written when a frame is first mapped, so that a
  * pointer showing the wrong frame is caught by value.
  *
- * It also plays the other parties of the mapcache's contracts, so that a
- * difference from what they rely on fails a test by construction:
+ * It also plays the granting domain, so that a difference from what the
+ * mapcache's grant contract relies on fails a test by construction:
+ * fake_xen_end_foreign_access() fails, as Linux's
+ * gnttab_end_foreign_access_ref() does, while the backend still maps the
+ * grant, and the reference is then disabled for good.
  *
- * - the granting domain: fake_xen_end_foreign_access() fails, as Linux's
- *   gnttab_end_foreign_access_ref() does, while the backend still maps
- *   the grant, and the reference is then disabled for good;
- * - the kernel: fake_xen_set_budget() bounds the bytes and the ranges
- *   (VMAs) mapped, and a map call past either fails with ENOMEM.
- *
- * Everything here is thread-safe, and may be called before fake_xen_init()
- * (the reader registry, say), as QEMU code: include "qemu/osdep.h" first.
+ * Everything here is thread-safe.  It is QEMU code: include
+ * "qemu/osdep.h" first.
  */
 
 #ifndef FAKE_XEN_H
@@ -50,12 +47,12 @@ typedef struct FakeXenStats {
     uint64_t grant_unmap_calls;  /* xengnttab_unmap() */
     uint64_t failures_injected;  /* calls failed by fake_xen_fail_next() */
     uint64_t bad_unmaps;         /* unmaps matching no live range exactly */
-    uint64_t violations;         /* reader-registry violations */
+    uint64_t violations;         /* reader violations (FakeXenHooks) */
     uint64_t live_ranges;        /* ranges mapped and not yet unmapped */
     uint64_t live_pages;
     uint64_t peak_live_ranges;   /* the most live_ranges ever reached */
     uint64_t peak_live_pages;    /* the most live_pages ever reached */
-    uint64_t budget_failures;    /* map calls failed by the budget */
+    uint64_t budget_failures;    /* map calls failed by FakeXenHooks.fits */
     uint64_t end_access_calls;   /* fake_xen_end_foreign_access() calls */
     uint64_t end_access_failures;   /* of them, grants still mapped */
     uint64_t bad_end_access;     /* of them, references not granted */
@@ -65,7 +62,7 @@ typedef struct FakeXenStats {
 /*
  * Set up (or reset) the fake: @ram_bytes of guest RAM (sparse: only what
  * gets mapped is filled), @grant_pages granted pages (every reference
- * granted), no holes, no budget, counters and registry cleared.  Ranges
+ * granted), no holes, counters cleared.  Ranges
  * still mapped from a previous run are forgotten, not unmapped.
  */
 void fake_xen_init(uint64_t ram_bytes, uint64_t grant_pages);
@@ -94,16 +91,6 @@ void fake_xen_set_hole(uint64_t pfn, uint64_t count, bool hole);
 
 /* Fail the next @n calls of @call with @err (errno), NULL returned. */
 void fake_xen_fail_next(FakeXenCall call, unsigned n, int err);
-
-/*
- * The kernel's side: from now on a xenforeignmemory_map2() or grant map
- * call that would take the live bytes past @bytes, or the live ranges
- * past @ranges, fails with ENOMEM (NULL, errno), counted in
- * budget_failures.  A MAP_FIXED mapping is charged net of the ranges it
- * replaces.  0 means unlimited; fake_xen_init() sets both to 0.  Dummies
- * the mapcache maps with plain mmap() are not the fake's and not counted.
- */
-void fake_xen_set_budget(uint64_t bytes, uint64_t ranges);
 
 /*
  * The granting domain's side, as Linux's gnttab_end_foreign_access_ref():
@@ -138,12 +125,25 @@ void fake_xen_get_stats(FakeXenStats *stats);
 bool fake_xen_is_live(const void *p, size_t len);
 
 /*
- * Reader registry: a reader declares [@p, @p + @len) in use; until the
- * matching fake_xen_reader_exit(), any unmap of, MAP_FIXED mapping over,
- * or new mapping returned over an overlapping range is a violation.
- * Returns a token for fake_xen_reader_exit().
+ * Hooks for what only the standalone tests use (the reader registry and
+ * the kernel's budget, tests/standalone/fake-xen-extra.c); NULL here.
+ * They are called with the fake's lock held.
  */
-int fake_xen_reader_enter(const void *p, size_t len);
-void fake_xen_reader_exit(int token);
+typedef struct FakeXenHooks {
+    /* [@start, +@len) is about to be unmapped, mapped over or handed out. */
+    void (*range_changes)(const char *what, uintptr_t start, size_t len);
+    /* May a map call take the live mappings to @pages and @ranges? */
+    bool (*fits)(uint64_t pages, uint64_t ranges);
+    /* fake_xen_init() and fake_xen_fini() ran (without the lock). */
+    void (*reset)(void);
+    /* The violations range_changes() found (without the lock). */
+    uint64_t (*violations)(void);
+} FakeXenHooks;
+
+extern FakeXenHooks fake_xen_hooks;
+
+#ifdef XEN_MAPCACHE_STANDALONE
+#include "fake-xen-extra.h"
+#endif
 
 #endif /* FAKE_XEN_H */

@@ -9,25 +9,10 @@
  */
 
 #include "qemu/osdep.h"
-#include "qemu/rcu.h"
-#include "qemu/units.h"
-#include "qapi/error.h"
-#include "exec/memory.h"
-#include "sysemu/xen-mapcache.h"
 #include "hw/xen/xen-mapcache-info.h"
-#include "test-xen-mapcache-fake-xen.h"
-#include "test-xen-mapcache-stubs.h"
+#include "test-xen-mapcache.h"
 
-#if HOST_LONG_BITS == 64
-#define BUCKET_SIZE (1 * MiB)
-#else
-#define BUCKET_SIZE (64 * KiB)
-#endif
-#define FRAME_SIZE ((hwaddr)FAKE_XEN_PAGE_SIZE)
-
-#define RAM_BYTES (1 * GiB)
-#define GRANT_FRAMES 16
-#define GRANTS_RAM_OFFSET RAM_BYTES
+/* The limit the tests set: its text is "64 MiB". */
 #define LIMIT ((size_t)64 * MiB)
 
 /* A cache's block: its title line and at most 11 lines of fields. */
@@ -38,38 +23,6 @@
 /*
  * Verbs
  */
-
-static void setup(void)
-{
-    fake_xen_init(RAM_BYTES, GRANT_FRAMES);
-    xen_mapcache_test_set_runstate(RUN_STATE_RUNNING);
-    xen_map_cache_init_limit(NULL, NULL, LIMIT, &error_abort);
-}
-
-static void teardown(void)
-{
-    xen_map_cache_fini();
-    fake_xen_fini();
-}
-
-static uint8_t *map0(hwaddr addr, hwaddr size)
-{
-    return xen_map_cache(&xen_mapcache_test_ram_mr, addr, size, 0,
-                         0, false, false);
-}
-
-static uint8_t *map1(hwaddr addr, hwaddr size)
-{
-    return xen_map_cache(&xen_mapcache_test_ram_mr, addr, size, 0,
-                         1, true, true);
-}
-
-static uint8_t *map_grant(uint64_t ref, bool is_write)
-{
-    return xen_map_cache(&xen_mapcache_test_grants_mr,
-                         GRANTS_RAM_OFFSET + ref * FRAME_SIZE, FRAME_SIZE,
-                         GRANTS_RAM_OFFSET, 1, true, is_write);
-}
 
 static char *format_stats(XenMapCacheKind kind, const XenMapCacheStats *stats)
 {
@@ -293,10 +246,9 @@ static void test_info_ram_only(void)
 {
     g_autofree char *text = NULL;
     g_autofree char *ram = NULL;
-    XenMapCacheStats stats;
     uint8_t *p;
 
-    setup();
+    setup_with_limit(LIMIT);
     p = map1(0, 4 * KiB);
     g_assert_nonnull(map0(3 * BUCKET_SIZE, 16));
     drain_call_rcu();
@@ -309,11 +261,7 @@ static void test_info_ram_only(void)
     g_assert_cmpstr(text, ==, ram);
     g_assert_cmpuint(count_titles(text), ==, 1);
     g_assert_cmpuint(count_words(text, "64 MiB"), ==, 1);     /* the limit */
-
-    g_assert_true(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
-    g_assert_cmpuint(stats.lookups_lock1, ==, 1);
-    g_assert_cmpuint(stats.entries, ==, 2);
-    xen_invalidate_map_cache_entry(p);
+    unmap(p);
     teardown();
 }
 
@@ -328,10 +276,10 @@ static void test_info_grants(void)
     g_autofree char *rw = NULL;
     uint8_t *p;
 
-    setup();
-    p = map_grant(3, false);
+    setup_with_limit(LIMIT);
+    p = map_grant(3, 0, FRAME_SIZE, false);
     g_assert_nonnull(p);
-    xen_invalidate_map_cache_entry(p);
+    unmap(p);
     drain_call_rcu();
 
     ram_ro = info();
@@ -341,7 +289,7 @@ static void test_info_grants(void)
     g_assert_cmpstr(ram_ro, ==, expected);
     g_assert_cmpuint(count_titles(ram_ro), ==, 2);
 
-    p = map_grant(4, true);
+    p = map_grant(4, 0, FRAME_SIZE, true);
     g_assert_nonnull(p);
     drain_call_rcu();
     all = info();
@@ -358,45 +306,7 @@ static void test_info_grants(void)
     g_assert_cmpstr(all, ==, expected);
     g_assert_cmpuint(count_titles(all), ==, 3);
     g_assert_cmpuint(count_lines(all), <=, 3 * MAX_LINES_PER_CACHE);
-    xen_invalidate_map_cache_entry(p);
-    teardown();
-}
-
-/*
- * A little of everything, for the example in docs/devel/xen-mapcache.rst:
- * run with --verbose to see the text.
- */
-static void test_info_example(void)
-{
-    g_autofree char *text = NULL;
-    XenMapCacheStats stats;
-    uint8_t *dma, *again, *grant;
-    int i;
-
-    setup();
-    dma = map1(0, 4 * KiB);
-    again = map1(0, 4 * KiB);               /* a reuse of a pinned entry */
-    for (i = 0; i < 8; i++) {
-        g_assert_nonnull(map0((i % 4 + 1) * BUCKET_SIZE, 64));
-    }
-    g_assert_nonnull(map0(BUCKET_SIZE + 16, 2 * BUCKET_SIZE)); /* remap */
-    grant = map_grant(3, false);
-    g_assert_nonnull(grant);
-    xen_invalidate_map_cache_entry(grant);
-    xen_invalidate_map_cache();             /* flush the unpinned ones */
-    drain_call_rcu();
-
-    text = info();
-    if (g_test_verbose()) {
-        g_printerr("%s", text);
-    }
-    g_assert_true(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
-    g_assert_cmpuint(stats.pinned_reuses, ==, 1);
-    g_assert_cmpuint(stats.remaps, ==, 1);
-    g_assert_cmpuint(stats.flushed, >, 0);
-    g_assert_cmpuint(count_titles(text), ==, 2);
-    xen_invalidate_map_cache_entry(again);
-    xen_invalidate_map_cache_entry(dma);
+    unmap(p);
     teardown();
 }
 
@@ -411,6 +321,5 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-mapcache/info/not-set-up", test_info_not_set_up);
     g_test_add_func("/xen-mapcache/info/ram-only", test_info_ram_only);
     g_test_add_func("/xen-mapcache/info/grants", test_info_grants);
-    g_test_add_func("/xen-mapcache/info/example", test_info_example);
     return g_test_run();
 }

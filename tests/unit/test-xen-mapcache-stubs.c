@@ -10,6 +10,9 @@
  * libqemuutil inside a QEMU tree, and against the stand-in outside one.
  * Every stub is thread-safe: the mapcache calls ram_block_notify_remove()
  * from the RCU thread, and the tests call the rest from several threads.
+ * Where the registrar may run is what qemu_in_main_thread() says: the
+ * stand-in answers bql_locked(), as QEMU's system emulators do, so a test
+ * thread that does not hold the BQL is an IOThread.
  *
  * The RAM block notifiers record every call, and check what the block
  * RAM registrar relies on (a backend such as blkio registers each range
@@ -66,9 +69,6 @@ static struct {
     GString *errors;            /* one line per unbalanced call */
     uint64_t nr_errors;
 } notify;
-
-/* Whether this thread may use global state: see qemu_in_main_thread(). */
-static __thread bool not_main_thread;
 
 static void __attribute__((constructor)) stubs_init(void)
 {
@@ -244,22 +244,6 @@ size_t xen_mapcache_test_notify_count(size_t since, bool add,
              (!size || ev->size == size);
     }
     return n;
-}
-
-/*
- * QEMU's emulators answer whether the caller holds the BQL, which the
- * main loop, vCPU threads in device emulation and the RCU thread's
- * callbacks do; IOThreads do not.  Here every thread answers true until
- * it says otherwise.
- */
-bool qemu_in_main_thread(void)
-{
-    return !not_main_thread;
-}
-
-void xen_mapcache_test_set_in_main_thread(bool in_main)
-{
-    not_main_thread = !in_main;
 }
 
 /* No block layer here: there is never any I/O in flight to wait for. */

@@ -73,11 +73,4 @@ bool xen_mapcache_test_notify_is_live(const void *p, size_t len);
 size_t xen_mapcache_test_notify_count(size_t since, bool add,
                                       const void *host, size_t size);
 
-/*
- * What qemu_in_main_thread() answers in the calling thread from now on
- * (true until a thread says otherwise): false makes it an IOThread, in
- * which the block RAM registrar must not run.
- */
-void xen_mapcache_test_set_in_main_thread(bool in_main);
-
 #endif /* TEST_XEN_MAPCACHE_STUBS_H */

@@ -3,7 +3,8 @@
  * Copyright (c) 2026 The xen-mapcache authors
  *
  * Standalone stand-in for QEMU's qemu/rcu.h: read-copy-update, with
- * QEMU's API, implemented by liburcu's urcu-memb flavour.
+ * QEMU's API: read sections and grace periods from liburcu's urcu-memb
+ * flavour, call_rcu() callbacks paced as QEMU's util/rcu.c paces them.
  *
  * liburcu's own headers use the same generic names (rcu_read_lock, a
  * two-argument call_rcu, struct rcu_head) for different things, so they
@@ -12,11 +13,15 @@
  *
  * Rules, as in QEMU:
  * - a thread must call rcu_register_thread() before its first
- *   rcu_read_lock() (the main thread is registered at start-up, and
- *   call_rcu() callbacks run in a thread liburcu registers itself);
+ *   rcu_read_lock() (the main thread and the call_rcu thread are
+ *   registered at start-up);
  * - read sections nest, and must not block for a grace period:
  *   synchronize_rcu() and drain_call_rcu() abort when called inside one;
- * - call_rcu() callbacks run later, in liburcu's call_rcu thread.
+ * - call_rcu() callbacks run later, in the call_rcu thread, with the BQL
+ *   held, in batches: up to 50 ms after they are queued while fewer than
+ *   30 are, then after a grace period (see qemu-standin/rcu.c).  While
+ *   another thread holds the BQL none runs; drain_call_rcu() drops the
+ *   caller's BQL while it waits.
  */
 
 #ifndef QEMU_RCU_H
@@ -60,23 +65,31 @@ void rcu_unregister_thread(void);
 struct rcu_head;
 typedef void RCUCBFunc(struct rcu_head *head);
 
-/*
- * Opaque to users: liburcu's own queue node is kept in @urcu_node, and
- * the callback liburcu calls is a trampoline that calls @func.
- */
+/* As QEMU's: the call_rcu thread's queue link, and the callback. */
 struct rcu_head {
-    void *urcu_node[2];
+    struct rcu_head *next;
     RCUCBFunc *func;
 };
 
-/* Run @func(@head) after a grace period, in the call_rcu thread. */
+/*
+ * Run @func(@head) after a grace period, in the call_rcu thread, with the
+ * BQL held.
+ */
 void call_rcu1(struct rcu_head *head, RCUCBFunc *func);
 
 /*
  * Wait until every callback queued by call_rcu1() before the call has
- * run.  Must not be called inside a read section nor from a callback.
+ * run, dropping the BQL meanwhile if the caller holds it.  Must not be
+ * called inside a read section nor from a callback.
  */
 void drain_call_rcu(void);
+
+/*
+ * Not QEMU's: for tests only.  The call_rcu thread sleeps @sleep_us
+ * between its looks at the queue (QEMU's 10000, the default), at most 5
+ * times while fewer than 30 callbacks are queued.
+ */
+void qemu_standin_rcu_set_pacing(unsigned sleep_us);
 
 /*
  * call_rcu(head, func, field): @field, the struct rcu_head inside *@head,
