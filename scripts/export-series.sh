@@ -40,8 +40,10 @@ holds is in $MANIFEST.
             'info xen-mapcache' over QMP; and start it with both command
             lines libxl builds plus '-machine mapcache-max-size=SIZE' (a
             size below one bucket must be refused, 64M must fail only as
-            QEMU fails without a Xen host).  The tree must be configured
-            in QEMU_TREE/build, with --enable-xen.
+            QEMU fails without a Xen host); then run the end-to-end tests
+            (make e2e) on it, on a simulated Xen host, at the default
+            limit and at 64 MiB.  The tree must be configured in
+            QEMU_TREE/build, with --enable-xen.
   --noxen-build DIR
             with --check, also build qemu-system-i386 of the series in
             DIR, a build directory of QEMU_TREE configured without Xen,
@@ -776,6 +778,12 @@ if $check; then
     qmp_exchange "$TREE/build" "The Xen mapcache is not set up"
     note "mapcache-max-size, from libxl's command lines:"
     check_knob
+    note "end to end, on the simulated Xen host (make e2e):"
+    make -C "$PROJECT" e2e QEMU="$TREE/build/qemu-system-i386" ||
+        die "the end-to-end tests failed on the series build"
+    make -C "$PROJECT" e2e QEMU="$TREE/build/qemu-system-i386" \
+        MACHINE_OPTS=mapcache-max-size=64M ||
+        die "the end-to-end tests failed on the series build at 64 MiB"
 
     if [ -n "$noxen_build" ]; then
         note "build without Xen: $noxen_build"
