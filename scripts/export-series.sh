@@ -58,7 +58,8 @@ The tree is left on the branch '$BRANCH'; 'git checkout -' goes back.
 The cover letter's figures come from the end-to-end benchmark (the
 series build on a simulated Xen host): the file named by
 XEN_MAPCACHE_FIGURES, with the command that produced them, goes where
-cover-letter.txt says @FIGURES@.  Without it, the cover letter keeps a
+cover-letter.txt says @FIGURES@; by default, scripts/series/e2e-figures.txt,
+the figures kept with the series.  Without it, the cover letter keeps a
 marked place, "[FIGURES TO COME ...]", and the script says so.
 EOF
 }
@@ -240,6 +241,12 @@ done
 # made up here.  Without them, a marked place that nobody can miss.
 
 figures() {
+    local kept=$SERIES/e2e-figures.txt
+
+    if [ -z "${XEN_MAPCACHE_FIGURES:-}" ] && [ -s "$kept" ]; then
+        cat "$kept"
+        return
+    fi
     if [ -n "${XEN_MAPCACHE_FIGURES:-}" ]; then
         [ -s "$XEN_MAPCACHE_FIGURES" ] ||
             die "XEN_MAPCACHE_FIGURES: $XEN_MAPCACHE_FIGURES is empty or missing"
