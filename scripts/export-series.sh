@@ -33,11 +33,17 @@ patch is checked with the tree's scripts/checkpatch.pl.  What each patch
 holds is in $MANIFEST.
 
   --check   then, in QEMU_TREE, build qemu-system-i386 at every patch of
-            the series (ninja -C build qemu-system-i386), run the
-            mapcache unit tests through 'make check-unit' and
-            qmp-cmd-test, and ask the built QEMU for x-query-xen-mapcache
-            and 'info xen-mapcache' over QMP.  The tree must be
-            configured in QEMU_TREE/build, with --enable-xen.
+            the series (ninja -C build qemu-system-i386) and, from the
+            patch that adds them, run the mapcache unit tests there;
+            at the end, run them through 'make check-unit' and run
+            qmp-cmd-test; ask the built QEMU for x-query-xen-mapcache and
+            'info xen-mapcache' over QMP; and start it with both command
+            lines libxl builds plus '-machine mapcache-max-size=SIZE' (a
+            size below one bucket must be refused, 64M must fail only as
+            QEMU fails without a Xen host); then run the end-to-end tests
+            (make e2e) on it, on a simulated Xen host, at the default
+            limit and at 64 MiB.  The tree must be configured in
+            QEMU_TREE/build, with --enable-xen.
   --noxen-build DIR
             with --check, also build qemu-system-i386 of the series in
             DIR, a build directory of QEMU_TREE configured without Xen,
@@ -49,10 +55,12 @@ holds is in $MANIFEST.
 
 The tree is left on the branch '$BRANCH'; 'git checkout -' goes back.
 
-The cover letter carries the benchmark's table: from the file named by
-XEN_MAPCACHE_BENCH_OUTPUT, or else from
-$PROJECT/build/bench/xen-mapcache-bench, built first (the build
-directory is set up if needed).  If neither works, the script stops.
+The cover letter's figures come from the end-to-end benchmark (the
+series build on a simulated Xen host): the file named by
+XEN_MAPCACHE_FIGURES, with the command that produced them, goes where
+cover-letter.txt says @FIGURES@; by default, scripts/series/e2e-figures.txt,
+the figures kept with the series.  Without it, the cover letter keeps a
+marked place, "[FIGURES TO COME ...]", and the script says so.
 EOF
 }
 
@@ -125,6 +133,19 @@ directive_layout() {
     esac
 }
 
+# The QEMU section the project's MAINTAINERS adds lines to (the line
+# above its first F: line), and those lines.
+maintainers_section() {
+    awk '/^F: / { print prev; exit } { prev = $0 }' "$PROJECT/MAINTAINERS"
+}
+maintainers_f_lines() {
+    awk -v title="$(maintainers_section)" '
+        $0 == title { p = 1; next }
+        p && /^F: / { print }
+        p && /^$/ { exit }
+    ' "$PROJECT/MAINTAINERS"
+}
+
 lint_manifest() {
     local op a b c rest used_frags used_msgs patches=0 files=0 frags=0 f
     used_frags=$STAGE/used-frags
@@ -164,6 +185,10 @@ lint_manifest() {
             ;;
         maintainers)
             anchor_lines "$(directive_args "$line")" >/dev/null
+            [ -n "$(maintainers_f_lines)" ] ||
+                die "MAINTAINERS: no F: lines under \"$(maintainers_section)\""
+            ! grep -q '^[MRS]: ' "$PROJECT/MAINTAINERS" ||
+                die "MAINTAINERS: only F: lines, for QEMU's section"
             ;;
         *) die "manifest: unknown directive '$op'" ;;
         esac
@@ -212,31 +237,24 @@ for f in hw/xen/xen-mapcache.c include/sysemu/xen-mapcache.h \
 done
 
 # ---------------------------------------------------------------------------
-# The benchmark, for the cover letter: from a file, or from the project's
-# build, brought up to date first so that it measures the exported source.
-# Without it, stop: the cover letter carries no placeholder.
+# The figures, for the cover letter: from the end-to-end benchmark, never
+# made up here.  Without them, a marked place that nobody can miss.
 
-bench_output() {
-    local build=$PROJECT/build bench=$PROJECT/build/bench/xen-mapcache-bench
-    if [ -n "${XEN_MAPCACHE_BENCH_OUTPUT:-}" ]; then
-        [ -s "$XEN_MAPCACHE_BENCH_OUTPUT" ] ||
-            die "XEN_MAPCACHE_BENCH_OUTPUT: $XEN_MAPCACHE_BENCH_OUTPUT is empty or missing"
-        cat "$XEN_MAPCACHE_BENCH_OUTPUT"
+figures() {
+    local kept=$SERIES/e2e-figures.txt
+
+    if [ -z "${XEN_MAPCACHE_FIGURES:-}" ] && [ -s "$kept" ]; then
+        cat "$kept"
         return
     fi
-    if [ ! -f "$build/build.ninja" ]; then
-        note "setting up $build for the benchmark" >&2
-        meson setup "$build" "$PROJECT" > "$STAGE/bench-setup.log" 2>&1 || {
-            tail -n 20 "$STAGE/bench-setup.log" >&2
-            die "cannot set up $build: run 'make bench' there, or set XEN_MAPCACHE_BENCH_OUTPUT"
-        }
+    if [ -n "${XEN_MAPCACHE_FIGURES:-}" ]; then
+        [ -s "$XEN_MAPCACHE_FIGURES" ] ||
+            die "XEN_MAPCACHE_FIGURES: $XEN_MAPCACHE_FIGURES is empty or missing"
+        cat "$XEN_MAPCACHE_FIGURES"
+        return
     fi
-    ninja -C "$build" bench/xen-mapcache-bench > "$STAGE/bench-build.log" 2>&1 || {
-        tail -n 20 "$STAGE/bench-build.log" >&2
-        die "cannot build $bench: run 'make bench', or set XEN_MAPCACHE_BENCH_OUTPUT"
-    }
-    note "running $bench (about 10 s)" >&2
-    "$bench" || die "$bench failed"
+    echo "[FIGURES TO COME from the end-to-end benchmark, with the command"
+    echo " that produced them: set XEN_MAPCACHE_FIGURES to their file.]"
 }
 
 # ---------------------------------------------------------------------------
@@ -279,7 +297,7 @@ if compgen -G "$OUTDIR/[0-9][0-9][0-9][0-9]-*.patch" >/dev/null; then
     $force || die "$OUTDIR holds patches already (--force replaces them)"
 fi
 
-bench_output > "$STAGE/bench"
+figures > "$STAGE/figures"
 
 # ---------------------------------------------------------------------------
 # Layout: QEMU 9.2 or master (see the include map in the project's notes).
@@ -386,13 +404,17 @@ install_file() {
 }
 
 # Every quoted include of a C file copied into this patch must exist in
-# the tree by now.
+# the tree by now, but those under '#ifdef XEN_MAPCACHE_STANDALONE',
+# which only the standalone build defines.
 check_includes() {
     local dst inc
     touch "$STAGE/installed"
     while read -r dst; do
         case "$dst" in *.c|*.h) ;; *) continue ;; esac
-        sed -n 's/^[ \t]*#[ \t]*include[ \t]*"\([^"]*\)".*/\1/p' "$TREE/$dst" |
+        awk '/^#ifdef XEN_MAPCACHE_STANDALONE/ { skip = 1 }
+             !skip { print }
+             skip && /^#endif/ { skip = 0 }' "$TREE/$dst" |
+        sed -n 's/^[ \t]*#[ \t]*include[ \t]*"\([^"]*\)".*/\1/p' |
         while read -r inc; do
             case "$inc" in qapi/*) continue ;; esac   # generated
             [ -f "$TREE/include/$inc" ] ||
@@ -471,32 +493,36 @@ install_section() {
     tgit add "$dst"
 }
 
-# 'maintainers ANCHOR...': the 'Xen mapcache' section of MAINTAINERS, with
-# the F: lines whose files the tree has now, after the anchored line.
+# 'maintainers ANCHOR...': the project's F: lines whose files the tree
+# has now and that its MAINTAINERS lacks, before the line the anchors
+# lead to (the blank line that ends QEMU's Xen section).  No section of
+# our own: QEMU's Xen maintainers maintain the mapcache.
 install_maintainers() {
-    local section=$STAGE/maintainers line pat
-    : > "$section"
+    local lines=$STAGE/maintainers line pat
+    : > "$lines"
     while IFS= read -r line; do
-        case "$line" in
-        "F: "*)
-            pat=$(qemu_path "${line#F: }")
-            if [ -n "$(tgit ls-files -- "$pat")" ]; then
-                echo "F: $pat" >> "$section"
-            fi
-            ;;
-        "") ;;
-        *) echo "$line" >> "$section" ;;
-        esac
-    done < <(awk '/^Xen mapcache$/ { p = 1 } p && /^$/ { exit } p' \
-                 "$PROJECT/MAINTAINERS")
-    grep -q '^Xen mapcache$' "$section" ||
-        die "no 'Xen mapcache' section in $PROJECT/MAINTAINERS"
-    echo >> "$section"
-    awk '/^Xen mapcache$/ { drop = 1 } drop { if (/^$/) drop = 0; next }
-         { print }' "$TREE/MAINTAINERS" > "$STAGE/MAINTAINERS"
-    cp "$STAGE/MAINTAINERS" "$TREE/MAINTAINERS"
-    insert_text MAINTAINERS after "$section" "$(anchor_lines "$1")" ||
+        pat=$(qemu_path "${line#F: }")
+        [ -n "$(tgit ls-files -- "$pat")" ] || continue
+        grep -qxF "F: $pat" "$TREE/MAINTAINERS" || echo "F: $pat" >> "$lines"
+    done < <(maintainers_f_lines)
+    [ -s "$lines" ] || return 0
+    insert_text MAINTAINERS before "$lines" "$(anchor_lines "$1")" ||
         die "MAINTAINERS: anchor $1 not found in $TREE"
+}
+
+# Every file this patch adds must be in the section, as QEMU's own
+# scripts/get_maintainer.pl reads MAINTAINERS: else a line is missing
+# from the project's MAINTAINERS.
+check_maintainers() {
+    local section f
+    section=$(maintainers_section)
+    [ -x "$TREE/scripts/get_maintainer.pl" ] || return 0
+    while read -r f; do
+        (cd "$TREE" && scripts/get_maintainer.pl --no-git --no-git-fallback \
+             -f "$f" 2>/dev/null) | grep -qF "$section" ||
+            die "$f is not in MAINTAINERS' \"$section\": add an F: line" \
+                "for it to $PROJECT/MAINTAINERS"
+    done < <(tgit diff --cached --name-only --diff-filter=A)
 }
 
 # The areas of the unit test's paths, for its commit message.
@@ -513,6 +539,7 @@ test_areas() {
 commit() {
     local msg=$SERIES/$1 areas
     check_includes
+    check_maintainers
     areas=$(test_areas)
     awk -v areas="$areas" '$0 == "@TEST_AREAS@" { print areas; next } { print }' \
         "$msg" > "$STAGE/msg"
@@ -559,10 +586,10 @@ cover=$(ls "$OUTDIR"/0000-cover-letter.patch)
 
 {
     tail -n +3 "$SERIES/cover-letter.txt" |
-    awk -v bench="$STAGE/bench" \
+    awk -v figures="$STAGE/figures" \
         -v base="$(tgit log -1 --format='%h ("%s")' "$base")" '
-        $0 == "@BENCHMARK@" {
-            while ((getline l < bench) > 0) {
+        $0 == "@FIGURES@" {
+            while ((getline l < figures) > 0) {
                 sub(/[ \t]+$/, "", l)
                 print (l == "" ? "" : "  " l)
             }
@@ -586,6 +613,10 @@ awk -v blurb="$STAGE/blurb" -v subject="$(head -n1 "$SERIES/cover-letter.txt")" 
 cp "$STAGE/cover" "$cover"
 if grep -n -e '\*\*\* .* HERE \*\*\*' "$cover"; then
     die "the cover letter kept a placeholder (above)"
+fi
+if grep -q 'FIGURES TO COME' "$cover"; then
+    echo "export-series: warning: the cover letter's figures are still to" \
+         "come (XEN_MAPCACHE_FIGURES)" >&2
 fi
 
 note "patches in $OUTDIR:"
@@ -635,34 +666,66 @@ qmp_exchange() {
         die "info xen-mapcache did not answer \"$want...\""
 }
 
-# The accelerator property: listed, and a size below one bucket refused
-# where the option is parsed.  Its effect, xen_map_cache_init_limit()
-# instead of xen_map_cache_init(), needs a Xen host.
+# Start the built QEMU with "$@", -nodefaults -display none; print what
+# it said (it fails without a Xen host).
+run_qemu() {
+    timeout 60 "$TREE/build/qemu-system-i386" "$@" -nodefaults \
+        -display none 2>&1 && echo "(exit status 0)"
+    true
+}
+
+# mapcache-max-size: a property of the Xen accelerator, reached from both
+# command lines libxl builds with a second -machine option, as a user
+# adds it (device_model_args).  A size below one bucket is refused where
+# the accelerator is created; 64M is accepted, and QEMU then fails as it
+# does without the option, setting up Xen (there is no Xen host here).
 check_knob() {
-    local bin=$TREE/build/qemu-system-i386 out
+    local out base libxl size
     out=$(printf '%s\n' \
         '{"execute": "qmp_capabilities"}' \
         '{"execute": "qom-list-properties", "arguments": {"typename": "xen-accel"}}' \
         '{"execute": "quit"}' |
-        timeout 60 "$bin" -machine none -accel qtest -nodefaults \
-            -display none -qmp stdio 2>&1) || die "qom-list-properties failed"
+        run_qemu -machine none -accel qtest -qmp stdio)
     echo "$out" | grep -o '{[^{}]*"name": "mapcache-max-size"[^{}]*}' |
         sed -e 's/^/  /' | grep . ||
         die "xen-accel has no mapcache-max-size property"
-    out=$(timeout 60 "$bin" -machine none -accel xen,mapcache-max-size=512K \
-              -nodefaults -display none 2>&1) &&
-        die "-accel xen,mapcache-max-size=512K was accepted"
-    echo "$out" | sed -e 's/^/  /'
+    for libxl in xenfv,suppress-vmdesc=on pc,accel=xen,suppress-vmdesc=on; do
+        base=$(run_qemu -machine "$libxl")
+        echo "  -machine $libxl:"
+        echo "$base" | sed -e 's/^/    /'
+        echo "$base" | grep -q 'failed to initialize xen' ||
+            die "-machine $libxl: QEMU did not reach Xen's setup"
+        for size in 512K 64M; do
+            out=$(run_qemu -machine "$libxl" -machine mapcache-max-size=$size)
+            echo "  -machine $libxl -machine mapcache-max-size=$size:"
+            echo "$out" | sed -e 's/^/    /'
+            if [ $size = 512K ]; then
+                echo "$out" | grep -q 'less than one bucket' ||
+                    die "mapcache-max-size=$size: not refused as expected"
+            else
+                [ "$out" = "$base" ] ||
+                    die "mapcache-max-size=$size: QEMU did not fail as" \
+                        "without the option"
+            fi
+        done
+    done
+    out=$(run_qemu -machine none -accel xen,mapcache-max-size=512K)
+    echo "  -machine none -accel xen,mapcache-max-size=512K:"
+    echo "$out" | sed -e 's/^/    /'
     echo "$out" | grep -q 'less than one bucket' ||
-        die "-accel xen,mapcache-max-size=512K: not the expected error"
-    out=$(timeout 60 "$bin" -machine none -accel xen,mapcache-max-size=64M \
-              -nodefaults -display none 2>&1) || true
-    echo "$out" | sed -e 's/^/  /'
-    ! echo "$out" | grep -q -e 'less than one bucket' -e 'expects' ||
-        die "-accel xen,mapcache-max-size=64M was refused"
+        die "-accel xen,mapcache-max-size=512K: not refused as expected"
+}
+
+# The mapcache's unit tests that tests/unit/meson.build has now.
+unit_tests_here() {
+    { grep -o "'test-xen-mapcache[a-z-]*': \[" "$TREE/tests/unit/meson.build" ||
+          true; } | sed -e "s/': \[//; s/^'//" | tr '\n' ' '
 }
 
 if $check; then
+    # The tree's own meson: the one that configured build/.
+    tree_meson=$TREE/build/pyvenv/bin/meson
+    [ -x "$tree_meson" ] || tree_meson=meson
     for c in $(tgit rev-list --reverse "$base..$BRANCH"); do
         tgit checkout -q "$c"
         note "build: $(tgit log -1 --format='%h %s')"
@@ -672,10 +735,28 @@ if $check; then
             die "qemu-system-i386 does not build at $(tgit log -1 --format=%h "$c")"
         }
         tail -n 1 "$STAGE/build.log"
+        tests=$(unit_tests_here)
+        [ -n "$tests" ] || continue
+        # shellcheck disable=SC2086
+        ninja -C "$TREE/build" $(printf 'tests/unit/%s ' $tests) \
+            > "$STAGE/build.log" 2>&1 || {
+            tail -n 40 "$STAGE/build.log"
+            tgit checkout -q "$BRANCH"
+            die "the unit tests do not build at $(tgit log -1 --format=%h "$c")"
+        }
+        # shellcheck disable=SC2086
+        (cd "$TREE/build" &&
+         "$tree_meson" test --no-rebuild --suite unit --print-errorlogs \
+             $tests) > "$STAGE/unit.log" 2>&1 || {
+            cat "$STAGE/unit.log"
+            tgit checkout -q "$BRANCH"
+            die "the unit tests fail at $(tgit log -1 --format=%h "$c")"
+        }
+        grep -E '^ *[0-9]+/[0-9]+ ' "$STAGE/unit.log" | sed -e 's/^/  /'
     done
     tgit checkout -q "$BRANCH"
 
-    tests="test-xen-mapcache test-xen-mapcache-callers test-xen-mapcache-info"
+    tests=$(unit_tests_here)
     note "make check-unit MTESTARGS='$tests'"
     make -C "$TREE/build" check-unit MTESTARGS="$tests" 2>&1 |
         tee "$STAGE/check.log" || die "make check-unit failed"
@@ -689,9 +770,6 @@ if $check; then
         tail -n 40 "$STAGE/build.log"
         die "tests/qtest/qmp-cmd-test does not build"
     }
-    # The tree's own meson: the one that configured build/.
-    tree_meson=$TREE/build/pyvenv/bin/meson
-    [ -x "$tree_meson" ] || tree_meson=meson
     (cd "$TREE/build" &&
      "$tree_meson" test --no-rebuild --print-errorlogs \
          qtest-i386/qmp-cmd-test) 2>&1 |
@@ -705,8 +783,14 @@ if $check; then
 
     note "QMP exchange with $TREE/build/qemu-system-i386:"
     qmp_exchange "$TREE/build" "The Xen mapcache is not set up"
-    note "-accel xen,mapcache-max-size:"
+    note "mapcache-max-size, from libxl's command lines:"
     check_knob
+    note "end to end, on the simulated Xen host (make e2e):"
+    make -C "$PROJECT" e2e QEMU="$TREE/build/qemu-system-i386" ||
+        die "the end-to-end tests failed on the series build"
+    make -C "$PROJECT" e2e QEMU="$TREE/build/qemu-system-i386" \
+        MACHINE_OPTS=mapcache-max-size=64M ||
+        die "the end-to-end tests failed on the series build at 64 MiB"
 
     if [ -n "$noxen_build" ]; then
         note "build without Xen: $noxen_build"

@@ -19,6 +19,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/coroutine.h"
+#include "hw/xen/xen-mapcache-info.h"
 #include "test-xen-mapcache.h"
 
 /*

@@ -2,13 +2,14 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Unit tests of what the monitor shows of the Xen mapcache
- * (xen_map_cache_format_info(), the text of "info xen-mapcache") and of
- * the check of -accel xen,mapcache-max-size.  The tests know the fields
- * of XenMapCacheStats but none of the labels: those live in one table of
- * hw/xen/xen-mapcache.c, and renaming one must not touch this file.
+ * (xen_map_cache_format_info(), the text of "info xen-mapcache").  The
+ * tests know the fields of XenMapCacheStats but none of the labels: those
+ * live in one table of hw/xen/xen-mapcache-info.c, and renaming one must
+ * not touch this file.
  */
 
 #include "qemu/osdep.h"
+#include "hw/xen/xen-mapcache-info.h"
 #include "test-xen-mapcache.h"
 
 /* The limit the tests set: its text is "64 MiB". */
@@ -309,80 +310,6 @@ static void test_info_grants(void)
     teardown();
 }
 
-/*
- * The check of -accel xen,mapcache-max-size
- */
-
-static void test_max_size_refused(void)
-{
-    static const uint64_t sizes[] = { 0, 1, 4 * KiB, BUCKET_SIZE - 1 };
-    size_t i;
-
-    for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-        Error *err = NULL;
-        size_t max_size = 42;
-        g_autofree char *shown = g_strdup_printf("%" PRIu64, sizes[i]);
-        g_autofree char *minimum = g_strdup_printf("%" PRIu64,
-                                                   (uint64_t)BUCKET_SIZE);
-
-        g_assert_false(xen_map_cache_check_max_size(sizes[i], &max_size,
-                                                    &err));
-        g_assert_nonnull(err);
-        /* It names the value and the minimum. */
-        g_assert_cmpuint(count_words(error_get_pretty(err), shown), ==, 1);
-        g_assert_cmpuint(count_words(error_get_pretty(err), minimum), ==, 1);
-        g_assert_cmpuint(max_size, ==, 42);
-        error_free(err);
-    }
-}
-
-static void test_max_size_accepted(void)
-{
-    static const struct {
-        uint64_t size;
-        size_t max_size;
-    } cases[] = {
-        { BUCKET_SIZE, BUCKET_SIZE },
-        { 64 * MiB, 64 * MiB },
-        { 64 * MiB + 1, 64 * MiB + 1 },
-        { MAPCACHE_TEST_MAX_SIZE, MAPCACHE_TEST_MAX_SIZE },
-        { MAPCACHE_TEST_MAX_SIZE + 1, MAPCACHE_TEST_MAX_SIZE },
-        { UINT64_MAX, MAPCACHE_TEST_MAX_SIZE },
-    };
-    size_t i;
-
-    for (i = 0; i < ARRAY_SIZE(cases); i++) {
-        size_t max_size = 0;
-
-        g_assert_true(xen_map_cache_check_max_size(cases[i].size, &max_size,
-                                                   &error_abort));
-        g_assert_cmpuint(max_size, ==, cases[i].max_size);
-    }
-}
-
-/* What the check accepts is the limit xen_map_cache_init_limit() sets. */
-static void test_max_size_is_the_limit(void)
-{
-    XenMapCacheStats stats;
-    size_t max_size;
-    Error *err = NULL;
-
-    g_assert_true(xen_map_cache_check_max_size(UINT64_MAX, &max_size,
-                                               &error_abort));
-    bql_lock();
-    fake_xen_init(RAM_BYTES, GRANT_FRAMES);
-    g_assert_false(xen_map_cache_init_limit(NULL, NULL, BUCKET_SIZE - 1,
-                                            &err));
-    g_assert_nonnull(err);
-    error_free(err);
-    g_assert_false(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
-
-    xen_map_cache_init_limit(NULL, NULL, SIZE_MAX, &error_abort);
-    g_assert_true(xen_map_cache_get_stats(XEN_MAPCACHE_RAM, &stats));
-    g_assert_cmpuint(stats.limit_bytes, ==, max_size);
-    teardown();
-}
-
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -394,9 +321,5 @@ int main(int argc, char **argv)
     g_test_add_func("/xen-mapcache/info/not-set-up", test_info_not_set_up);
     g_test_add_func("/xen-mapcache/info/ram-only", test_info_ram_only);
     g_test_add_func("/xen-mapcache/info/grants", test_info_grants);
-    g_test_add_func("/xen-mapcache/max-size/refused", test_max_size_refused);
-    g_test_add_func("/xen-mapcache/max-size/accepted", test_max_size_accepted);
-    g_test_add_func("/xen-mapcache/max-size/is-the-limit",
-                    test_max_size_is_the_limit);
     return g_test_run();
 }

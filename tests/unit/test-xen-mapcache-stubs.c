@@ -12,7 +12,11 @@
  * from the RCU thread, and the tests call the rest from several threads.
  * Where the registrar may run is what qemu_in_main_thread() says: the
  * stand-in answers bql_locked(), as QEMU's system emulators do, so a test
- * thread that does not hold the BQL is an IOThread.
+ * thread that does not hold the BQL is an IOThread.  In a QEMU tree the
+ * unit tests' BQL is a stub that is never held, and qemu_in_main_thread()
+ * compares AioContexts instead; there the RCU thread, which has none,
+ * counts as holding the BQL, as it does in QEMU's emulators while it runs
+ * callbacks.
  *
  * The RAM block notifiers record every call, and check what the block
  * RAM registrar relies on (a backend such as blkio registers each range
@@ -30,6 +34,7 @@
 #include "qemu/coroutine.h"
 #include "qemu/lockable.h"
 #include "qemu/main-loop.h"
+#include "block/aio.h"
 #include "qemu/thread.h"
 #include "sysemu/runstate.h"
 #include "sysemu/xen.h"
@@ -113,6 +118,15 @@ static void G_GNUC_PRINTF(1, 2) notify_error_locked(const char *fmt, ...)
 }
 
 /*
+ * May the block RAM registrar run here?  See the top of the file for the
+ * RCU thread.
+ */
+static bool notify_in_main_thread(void)
+{
+    return qemu_in_main_thread() || !qemu_get_current_aio_context();
+}
+
+/*
  * Record a notifier call, and an error if it runs where the block RAM
  * registrar must not: in a coroutine, or outside the main thread.
  */
@@ -124,7 +138,7 @@ static void notify_record_locked(bool add, void *host, size_t size)
         notify_error_locked("%s of %p (size 0x%zx) in a coroutine",
                             add ? "add" : "remove", host, size);
     }
-    if (!qemu_in_main_thread()) {
+    if (!notify_in_main_thread()) {
         notify_error_locked("%s of %p (size 0x%zx) outside the main thread",
                             add ? "add" : "remove", host, size);
     }

@@ -657,7 +657,7 @@ static void option_under_rlimit(rlim_t soft, rlim_t hard, size_t option,
         g_test_skip("dropping to an unprivileged user needs root");
         return;
     }
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(QEMU_SANITIZE_ADDRESS) || defined(QEMU_SANITIZE_THREAD)
     g_test_skip("a sanitizer's shadow memory does not fit RLIMIT_AS");
     return;
 #endif

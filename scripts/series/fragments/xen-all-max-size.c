@@ -1,3 +1,3 @@
 
-/* -accel xen,mapcache-max-size, in bytes; 0 if not given */
+/* -machine mapcache-max-size, in bytes; 0 if not given */
 size_t xen_mapcache_max_size;

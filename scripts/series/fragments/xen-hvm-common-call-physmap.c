@@ -1,1 +1,2 @@
-    xen_hvm_map_cache_init(xen_phys_offset_to_gaddr, state);
+    xen_map_cache_init_limit(xen_phys_offset_to_gaddr, state,
+                             xen_mapcache_max_size, &error_fatal);

@@ -1,1 +1,2 @@
-    xen_hvm_map_cache_init(NULL, state);
+    xen_map_cache_init_limit(NULL, state, xen_mapcache_max_size,
+                             &error_fatal);

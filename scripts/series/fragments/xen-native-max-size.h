@@ -1,2 +1,2 @@
-/* -accel xen,mapcache-max-size, in bytes; 0 if not given */
+/* -machine mapcache-max-size, in bytes; 0 if not given */
 extern size_t xen_mapcache_max_size;
