@@ -223,7 +223,7 @@ static const StatsField stats_fields[] = {
     STATS_SUM(lookups_lock0), STATS_SUM(lookups_lock1),
     STATS_SUM(recent_hits), STATS_SUM(chain_hits),
     STATS_SUM(pinned_reuses), STATS_SUM(pinned_reuses_beyond_head),
-    STATS_SUM(new_mappings), STATS_SUM(pages_mapped), STATS_SUM(remaps),
+    STATS_SUM(new_mappings), STATS_SUM(pages_mapped), STATS_SUM(recycled),
     STATS_SUM(chain_steps), STATS_SUM(fruitless_chain_steps),
     STATS_SUM(evictions), STATS_SUM(flushed), STATS_SUM(releases_queued),
     STATS_SUM(releases_done), STATS_SUM(null_returns), STATS_SUM(oversize),

@@ -704,12 +704,12 @@ static void stress_report(const StressCounts *sum, double secs)
                    sum->dma_maps, sum->dma_unmaps, sum->grows, sum->flushes,
                    sum->check.bytes_checked / MiB);
     g_test_message("stress: mapcache: %" PRIu64 " new mappings, "
-                   "%" PRIu64 " remaps, %" PRIu64 " evictions, "
+                   "%" PRIu64 " recycled, %" PRIu64 " evictions, "
                    "%" PRIu64 " flushed, %" PRIu64 " freed at once, "
                    "%" PRIu64 " releases queued, %" PRIu64 " grace periods, "
                    "%" PRIu64 " pinned reuses; peak backlog %" PRIu64
                    " releases pending, %" PRIu64 " MiB charged (limit %d MiB)",
-                   s.new_mappings, s.remaps, s.evictions, s.flushed,
+                   s.new_mappings, s.recycled, s.evictions, s.flushed,
                    s.freed_at_once, s.releases_queued, s.grace_periods,
                    s.pinned_reuses, stress.peak_pending,
                    stress.peak_charged / MiB, (int)(s.limit_bytes / MiB));

@@ -52,7 +52,7 @@ static const MapCacheInfoField mapcache_info_fields[] = {
     MAPCACHE_INFO_FIELD(6, COUNT, "of them fruitless", fruitless_chain_steps),
     MAPCACHE_INFO_FIELD(7, COUNT, "new mappings", new_mappings),
     MAPCACHE_INFO_FIELD(7, COUNT, "pages mapped", pages_mapped),
-    MAPCACHE_INFO_FIELD(7, COUNT, "remaps", remaps),
+    MAPCACHE_INFO_FIELD(7, COUNT, "recycled", recycled),
     MAPCACHE_INFO_FIELD(8, COUNT, "oversize requests served", oversize),
     MAPCACHE_INFO_FIELD(8, COUNT, "mappings past the limit", over_limit),
     MAPCACHE_INFO_FIELD(8, COUNT, "of pages only", partial_mappings),

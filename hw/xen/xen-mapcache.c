@@ -65,7 +65,7 @@
  * An unpinned entry leaves the cache in one of four ways, each counted
  * in one place: it is evicted (the limit, or a mapping refused with
  * ENOMEM: XenMapCacheStats.evictions), recycled (a new mapping at its
- * bucket index covers it: .remaps), flushed (xen_invalidate_map_cache(),
+ * bucket index covers it: .recycled), flushed (xen_invalidate_map_cache(),
  * teardown: .flushed), or released at its last unpin (grant mappings,
  * and dummies once incoming migration has ended).  Each way calls
  * mapcache_release_locked(), which takes the entry out of the cache and
@@ -1050,7 +1050,7 @@ static void mapcache_recycle_covered_locked(MapCache *mc,
     QLIST_FOREACH_SAFE(entry, &bucket->chain, chain, next) {
         if (!entry->pin_count &&
             entry->start + entry->size <= req->map_size) {
-            mc->stats.remaps++;
+            mc->stats.recycled++;
             mapcache_release_locked(mc, entry);
         }
     }
@@ -1838,7 +1838,7 @@ static void mapcache_trace_stats_locked(MapCache *mc)
     trace_xen_map_cache_stats(mc->name,
                               s->lookups_lock0 + s->lookups_lock1 + hits,
                               s->recent_hits + s->chain_hits + hits,
-                              s->pinned_reuses, s->new_mappings, s->remaps,
+                              s->pinned_reuses, s->new_mappings, s->recycled,
                               s->evictions, s->releases_queued,
                               qatomic_read(&mc->releases_done));
 }

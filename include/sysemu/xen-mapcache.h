@@ -66,7 +66,7 @@ typedef enum {
  *     the head of its chain
  * @new_mappings: foreign, grant or dummy mappings created
  * @pages_mapped: pages in @new_mappings
- * @remaps: unpinned entries replaced by a new mapping at the same bucket
+ * @recycled: unpinned entries replaced by a new mapping at the same bucket
  *     index (a larger size, or pages that were invalid)
  * @chain_steps: entries looked at while walking chains
  * @fruitless_chain_steps: those of @chain_steps that could not serve
@@ -113,7 +113,7 @@ typedef struct XenMapCacheStats {
     uint64_t pinned_reuses_beyond_head;
     uint64_t new_mappings;
     uint64_t pages_mapped;
-    uint64_t remaps;
+    uint64_t recycled;
     uint64_t chain_steps;
     uint64_t fruitless_chain_steps;
     uint64_t evictions;

@@ -1968,7 +1968,7 @@ static void test_scenario_locked_beyond_head(void)
     after = ram_stats();
     g_assert_cmpuint(DELTA(fake_stats(), fbefore, map_calls), ==, 0);
     g_assert_cmpuint(DELTA(after, before, new_mappings), ==, 0);
-    g_assert_cmpuint(DELTA(after, before, remaps), ==, 0);
+    g_assert_cmpuint(DELTA(after, before, recycled), ==, 0);
     g_assert_cmpuint(DELTA(after, before, pinned_reuses), ==, 2);
     g_assert_cmpuint(DELTA(after, before, pinned_reuses_beyond_head), ==, 2);
     g_assert_true(p == e1);
@@ -2013,7 +2013,7 @@ static void test_scenario_size_ping_pong(void)
     after = ram_stats();
     g_assert_cmpuint(DELTA(fake_stats(), fbefore, map_calls), <=, 2);
     g_assert_cmpuint(DELTA(after, before, new_mappings), <=, 2);
-    g_assert_cmpuint(DELTA(after, before, remaps), <=, 1);
+    g_assert_cmpuint(DELTA(after, before, recycled), <=, 1);
     g_assert_cmpuint(after.pinned_entries, ==, 0);
     teardown();
 }
@@ -2051,7 +2051,7 @@ static void test_scenario_collisions(void)
     g_assert_cmpuint(DELTA(fake_stats(), fbefore, map_calls), ==,
                      ARRAY_SIZE(addrs));
     g_assert_cmpuint(DELTA(after, before, evictions), ==, 0);
-    g_assert_cmpuint(DELTA(after, before, remaps), ==, 0);
+    g_assert_cmpuint(DELTA(after, before, recycled), ==, 0);
     teardown();
 }
 
@@ -2203,7 +2203,7 @@ static void test_info_example(void)
     }
     stats = ram_stats();
     g_assert_cmpuint(stats.pinned_reuses, ==, 1);
-    g_assert_cmpuint(stats.remaps, ==, 1);
+    g_assert_cmpuint(stats.recycled, ==, 1);
     g_assert_cmpuint(stats.flushed, >, 0);
     unmap(again);
     unmap(dma);
