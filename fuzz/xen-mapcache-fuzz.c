@@ -944,18 +944,15 @@ static void notify_op_start(Fuzz *f)
 /*
  * A grant mapping released off the main loop is unmapped at once and
  * withdrawn from the notifiers later, by the main loop (the one ordering
- * the core's top comment says it cannot keep).  Until then the kernel
- * may give its address to a new mapping, whose announcement the
- * registrar sees as an add of a range still registered, and whose
- * registration the late removal then withdraws, so that the new
- * mapping's own removal is one of a range never added: a finding
- * (fuzz/README.md, fuzz/corpus/finding-grant-removal-after-reuse*), let
- * through for the rest of an input once a removal was deferred, so that
- * the target looks past it.
+ * the core's top comment says it cannot keep).  The core keeps its
+ * addresses with a placeholder until then, so no new mapping is
+ * announced there first (fuzz/corpus/finding-grant-removal-after-reuse*
+ * found it did): nothing is tolerated.
  */
 static bool notify_reuse_before_grant_removal_tolerated(const Model *m)
 {
-    return m->grant_removal_deferred;
+    (void)m;
+    return false;
 }
 
 /*

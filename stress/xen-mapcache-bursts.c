@@ -39,6 +39,11 @@
 #include "test-xen-mapcache-stubs.h"
 
 #define BUCKET_SIZE ((uint64_t)XEN_MAPCACHE_BUCKET_SIZE)
+/*
+ * Requests start a MiB apart, each in a bucket of its own whatever the
+ * bucket size, so that a burst is the same on 32-bit hosts' constants.
+ */
+#define REQUEST_STRIDE ((uint64_t)MiB)
 #define PAGE ((uint64_t)FAKE_XEN_PAGE_SIZE)
 #define IN_FLIGHT 8
 #define DESCRIPTOR_SIZE 64
@@ -56,7 +61,7 @@
 #endif
 
 typedef struct Burst {
-    uint64_t buckets;           /* distinct buckets, one request each */
+    uint64_t requests;          /* each in a bucket of its own */
     bool one_read_section;      /* around the whole burst */
     bool dma_only;              /* no descriptor read before the map */
     uint64_t wrong_bytes;
@@ -90,8 +95,8 @@ static void run_burst(Burst *b)
     if (b->one_read_section) {
         rcu_read_lock();
     }
-    for (i = 0; i < b->buckets; i++) {
-        uint64_t base = (i + 16) * BUCKET_SIZE;
+    for (i = 0; i < b->requests; i++) {
+        uint64_t base = (i + 16) * REQUEST_STRIDE;
         unsigned slot = i % IN_FLIGHT;
         uint8_t *desc;
 
@@ -176,7 +181,7 @@ typedef struct BurstCase {
     uint64_t rlimit_above_now;  /* RLIMIT_AS: what the process has + this */
     uint64_t rlimit_total;      /* or this, if not 0 */
     uint64_t option;            /* the size option; 0 for none */
-    uint64_t times_limit;       /* buckets requested, in limits */
+    uint64_t times_limit;       /* MiB requested, in limits */
     bool iothread;
     bool one_read_section;
     bool dma_only;
@@ -209,7 +214,7 @@ static void test_burst(const void *opaque)
             xen_map_cache_init(NULL, NULL);
         }
         limit = ram_stats().limit_bytes;
-        b.buckets = c->times_limit * limit / BUCKET_SIZE;
+        b.requests = c->times_limit * limit / REQUEST_STRIDE;
         if (c->iothread) {
             run_burst_in_iothread(&b);
         } else {
@@ -218,14 +223,14 @@ static void test_burst(const void *opaque)
         s = ram_stats();
         fake_xen_get_stats(&fs);
         /* Readers were handed at most a page of each descriptor read. */
-        slack = b.buckets * PAGE + IN_FLIGHT * (DATA_SIZE + BUCKET_SIZE);
+        slack = b.requests * PAGE + IN_FLIGHT * (DATA_SIZE + BUCKET_SIZE);
         g_printerr("# limit %" PRIu64 " MiB (%" PRIu64 " MiB at the end), %"
                    PRIu64 " requests: fake "
                        "peak %" PRIu64 " KiB mapped; %" PRIu64 " mappings "
                        "of pages only, %" PRIu64 " past the limit, %" PRIu64
                        " freed at once, %" PRIu64 " by the main loop, %"
                        PRIu64 " queued\n",
-                       limit / MiB, s.limit_bytes / MiB, b.buckets,
+                       limit / MiB, s.limit_bytes / MiB, b.requests,
                        fs.peak_live_pages * PAGE / KiB, s.partial_mappings,
                        s.over_limit, s.freed_at_once, s.freed_by_main_loop,
                        s.releases_queued);

@@ -175,7 +175,9 @@
  *
  * One ordering cannot be kept: a grant mapping released by an IOThread
  * outside a coroutine is unmapped before the unpin returns, and its
- * notifier removal runs later, from the main loop.
+ * notifier removal runs later, from the main loop.  Until then an
+ * inaccessible placeholder keeps its addresses, so that no other mapping
+ * is announced there first.
  *
  * Locking and concurrency
  * -----------------------
@@ -273,6 +275,7 @@ typedef struct MapCacheEntry {
     bool announced;                 /* ram_block_notify_add() has run */
     bool announce_queued;           /* in MapCache.to_announce */
     bool unmapped;                  /* only its notifier removal is left */
+    bool reserved;                  /* a placeholder holds its addresses */
     bool pages_only;                /* mapped under pressure: see top */
     bool dummy;                     /* anonymous stand-in, see top */
     bool referenced;                /* hit without the lock since the */
@@ -745,6 +748,34 @@ static void mapcache_unmap_range(MapCache *mc, MapCacheEntry *entry)
     entry->unmapped = true;
 }
 
+/*
+ * @entry's range is unmapped but the notifiers still know it: keep its
+ * addresses from going to another mapping until they are told, with an
+ * inaccessible placeholder.  Without MAP_FIXED_NOREPLACE, or if another
+ * thread took the addresses first, there is none.
+ */
+static void mapcache_reserve_range(MapCacheEntry *entry)
+{
+#ifdef MAP_FIXED_NOREPLACE
+    void *p = mmap(entry->vaddr_base, entry->size, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                   MAP_FIXED_NOREPLACE, -1, 0);
+
+    entry->reserved = p == entry->vaddr_base;
+    if (p != MAP_FAILED && !entry->reserved) {
+        munmap(p, entry->size);     /* a kernel that ignores the flag */
+    }
+#endif
+}
+
+static void mapcache_unreserve_range(MapCacheEntry *entry)
+{
+    if (entry->reserved) {
+        munmap(entry->vaddr_base, entry->size);
+        entry->reserved = false;
+    }
+}
+
 static void mapcache_unmap(MapCache *mc, MapCacheEntry *entry)
 {
     mapcache_unannounce(entry);
@@ -843,6 +874,7 @@ static void mapcache_release_locked(MapCache *mc, MapCacheEntry *entry)
     if (mc->grants) {
         /* The one ordering not kept: see "Threads" at the top. */
         mapcache_unmap_range(mc, entry);
+        mapcache_reserve_range(entry);
     } else {
         qatomic_add(&mc->pending_bytes, entry->size);
     }
@@ -866,6 +898,7 @@ static void mapcache_run_main_loop_work_locked(MapCache *mc)
         QTAILQ_REMOVE(&mc->to_unmap, entry, lru);
         if (entry->unmapped) {
             mapcache_unannounce(entry);
+            mapcache_unreserve_range(entry);
         } else {
             mapcache_unmap(mc, entry);
             qatomic_sub(&mc->pending_bytes, entry->size);
