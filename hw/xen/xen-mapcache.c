@@ -260,7 +260,7 @@ typedef struct MapCacheBucket MapCacheBucket;
 typedef struct MapCacheEntry {
     struct rcu_head rcu;            /* first member, for call_rcu() */
     MapCache *mc;
-    MapCacheBucket *bucket;         /* NULL once detached */
+    MapCacheBucket *bucket;         /* NULL once out of the cache */
     hwaddr index;             /* first bucket mapped */
     uint8_t *vaddr_base;
     size_t start;                   /* of the range, from the bucket base */

@@ -74,7 +74,8 @@ typedef enum {
  *     after a mapping failed with ENOMEM
  * @flushed: unpinned entries dropped by xen_invalidate_map_cache(), and
  *     every entry dropped by xen_map_cache_fini()
- * @releases_queued: mappings detached and queued behind an RCU grace period
+ * @releases_queued: mappings out of the cache that a reader may still
+ *     point into, queued behind an RCU grace period
  * @releases_done: queued mappings actually unmapped; the difference with
  *     @releases_queued is what is still pending
  * @null_returns: requests answered with NULL
