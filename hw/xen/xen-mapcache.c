@@ -472,8 +472,10 @@ static bool mapcache_request_init(const MapCache *mc, MapCacheRequest *req,
         req->nr_pages = DIV_ROUND_UP(in_page + size, XC_PAGE_SIZE);
         req->end = (req->first_page + req->nr_pages) << XC_PAGE_SHIFT;
     } else {
-        /* Only the first page is checked, but upstream's callers */
-        /* may use the rest of the bucket. */
+        /*
+         * Only the first page is checked, but upstream's callers may
+         * use the rest of the bucket.
+         */
         req->map_size = mapcache_bucket_size(mc);
         req->nr_pages = 1;
         req->end = req->map_size;
